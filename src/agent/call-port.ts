@@ -1,0 +1,74 @@
+/**
+ * What a PBX adapter (Asterisk, FreeSWITCH, the simulator) sees of one call's agent. The adapter
+ * owns transport and call control; the agent owns the conversation. Audio crosses as 20 ms frames.
+ */
+import type { Pcm } from '../media/audio-frame.ts';
+import type { EncodedFrame } from '../providers/types.ts';
+import type { CallRecord } from './call-record.ts';
+
+/** Facts about the call known at answer: reach the brain's prompt and the record. */
+export interface CallContext {
+  readonly pbx: 'asterisk' | 'freeswitch' | 'sim';
+  /** PBX channel id / uuid. */
+  readonly channelId?: string;
+  readonly callerNumber?: string;
+  readonly callerName?: string;
+  readonly leadId?: number;
+  readonly campaignId?: string;
+  /** Lead fields (first_name, ...) fetched from VICIdial, and Stasis args / channel variables. */
+  readonly fields: Readonly<Record<string, string>>;
+}
+
+/** Validated tool actions the agent asks the outside world to carry out. */
+export type CallAction =
+  | { readonly type: 'hangup'; readonly reason: string }
+  | {
+      readonly type: 'transfer';
+      /** A target name from config (`transfers.<name>`); never a raw extension from the model. */
+      readonly target: string;
+      readonly summary: string;
+    }
+  | { readonly type: 'set_disposition'; readonly status: string }
+  | {
+      readonly type: 'schedule_callback';
+      /** ISO-8601 local date-time or 'NOW' / 'xDAYS' as VICIdial accepts. */
+      readonly when: string;
+      readonly comments: string;
+    }
+  | { readonly type: 'add_to_dnc'; readonly reason: string };
+
+export type EndReason =
+  | 'caller-hangup'
+  | 'agent-hangup'
+  | 'transferred'
+  | 'max-duration'
+  | 'silence'
+  | 'error'
+  | 'shutdown';
+
+export interface CallSessionEvents {
+  /** A validated action; the adapter (hangup/transfer) or the VICIdial sink (the rest) carries it out. */
+  action: [CallAction];
+  /** The call is over; the record is final. Emitted exactly once. */
+  ended: [CallRecord];
+}
+
+export interface CallSession {
+  readonly id: string;
+  /** Opens providers and starts the greeting. Resolves when the call is ready for audio. */
+  start(): Promise<void>;
+  /** One 20 ms inbound frame (concealed/silent frames included), in playout order. */
+  pushInbound(frame: Pcm, encoded?: EncodedFrame): void;
+  /** The next 20 ms outbound frame, or null when we have nothing to say (end of talk-spurt). */
+  pullOutbound(): Pcm | null;
+  /** A DTMF digit from RFC 4733 or the PBX's own event. */
+  dtmf(digit: string): void;
+  /** The call ended outside the agent (caller hung up, transfer done, PBX gone). Idempotent. */
+  end(reason: EndReason, detail?: string): void;
+  on<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this;
+  off<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this;
+}
+
+export interface CallFactory {
+  create(init: { readonly callId: string; readonly context: CallContext }): CallSession;
+}

@@ -1,0 +1,124 @@
+/**
+ * The whole configuration, validated at start. Sections owned by one adapter live in their own
+ * file beside this one; this file only assembles them and holds the core (media, agent) settings.
+ */
+import { z } from 'zod';
+import { asteriskSchema } from './asterisk.ts';
+import { freeswitchSchema } from './freeswitch.ts';
+import { metricsSchema, recordsSchema } from './ops.ts';
+import { providersSchema } from './providers.ts';
+import { vicidialSchema } from './vicidial.ts';
+
+export const vadSchema = z
+  .object({
+    /** WebRTC VAD mode 0-3 (3 = most aggressive at calling non-speech "non-speech"). */
+    aggressiveness: z.number().int().min(0).max(3).default(3),
+    /** Frames quieter than this (dBFS) are never speech: WebRTC VAD fires on steady noise. */
+    energyGateDbfs: z.number().min(-90).max(0).default(-45),
+    /** Voiced time needed before speech "starts". */
+    onsetMs: z.number().int().min(20).max(1000).default(60),
+    /** Unvoiced time needed before speech "ends" (smooths over short gaps). */
+    hangoverMs: z.number().int().min(20).max(2000).default(200),
+  })
+  .strict()
+  .default({});
+
+export const mediaSchema = z
+  .object({
+    bindAddress: z.string().default('127.0.0.1'),
+    rtpPortMin: z.number().int().min(1024).max(65534).default(40000),
+    rtpPortMax: z.number().int().min(1025).max(65535).default(40999),
+    codec: z.enum(['ulaw', 'alaw']).default('ulaw'),
+    /** Target jitter-buffer depth. */
+    jitterBufferMs: z.number().int().min(20).max(500).default(60),
+    /** Grow/shrink the depth with measured jitter, between 20 ms and jitterBufferMs * 3. */
+    jitterAdaptive: z.boolean().default(false),
+    vad: vadSchema,
+  })
+  .strict()
+  .refine((m) => m.rtpPortMax > m.rtpPortMin, {
+    message: 'rtpPortMax must be greater than rtpPortMin',
+    path: ['rtpPortMax'],
+  })
+  .default({});
+
+export const bargeInSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Speech must last this long (or the recognizer must produce words) before our reply is dropped. */
+    confirmMs: z.number().int().min(20).max(2000).default(120),
+    /** After a pause for suspected barge-in, resume if no words arrive within this window. */
+    falseStartMs: z.number().int().min(100).max(5000).default(900),
+    /** No barge-in during the first part of the greeting (callers say "hello?" over it). */
+    greetingGuardMs: z.number().int().min(0).max(10000).default(800),
+    /** Caller utterances that acknowledge rather than interrupt: our reply resumes. */
+    backchannels: z
+      .array(z.string())
+      .default(['uh huh', 'mm hmm', 'okay', 'ok', 'yeah', 'right', 'sure', 'i see', 'mhm']),
+    /** Echo guard: while we talk, caller audio must be this many dB above our outgoing level times the line's echo return loss. */
+    echoGuardDb: z.number().min(0).max(40).default(12),
+  })
+  .strict()
+  .default({});
+
+export const agentSchema = z
+  .object({
+    /** Caller silence that ends the caller's turn (when the recognizer has not said so first). */
+    endOfTurnMs: z.number().int().min(100).max(5000).default(500),
+    silence: z
+      .object({
+        repromptAfterMs: z.number().int().min(1000).max(60000).default(7000),
+        maxReprompts: z.number().int().min(0).max(10).default(2),
+      })
+      .strict()
+      .default({}),
+    maxCallSeconds: z.number().int().min(10).max(7200).default(600),
+    /** A path to a campaign YAML; the embedded scripted brain runs it. */
+    campaign: z.string().default('campaigns/solar-qualification.yaml'),
+    /** LLM brain: system prompt (lead fields as {{first_name}}), used when an llm provider other than embedded is configured. */
+    systemPrompt: z.string().optional(),
+    maxReplyTokens: z.number().int().min(16).max(1024).default(150),
+    bargeIn: bargeInSchema,
+  })
+  .strict()
+  .default({});
+
+export const transferTargetSchema = z
+  .object({
+    description: z.string().default(''),
+    /** Asterisk: dialplan target for continueInDialplan. */
+    context: z.string().optional(),
+    extension: z.string().optional(),
+    priority: z.number().int().min(1).default(1),
+    /** VICIdial in-group: the extension becomes 90009*<INGROUP>**<lead>**<phone>**<user>**. */
+    ingroup: z.string().optional(),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        redactPhoneNumbers: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    media: mediaSchema,
+    agent: agentSchema,
+    transfers: z.record(z.string().regex(/^[a-z0-9_-]+$/i), transferTargetSchema).default({}),
+    providers: providersSchema,
+    asterisk: asteriskSchema,
+    freeswitch: freeswitchSchema,
+    vicidial: vicidialSchema,
+    metrics: metricsSchema,
+    records: recordsSchema,
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type MediaConfig = Config['media'];
+export type VadConfig = MediaConfig['vad'];
+export type AgentConfig = Config['agent'];
+export type TransferTarget = z.infer<typeof transferTargetSchema>;
