@@ -69,6 +69,10 @@ export const agentSchema = z
       .object({
         repromptAfterMs: z.number().int().min(1000).max(60000).default(7000),
         maxReprompts: z.number().int().min(0).max(10).default(2),
+        /** Said before hanging up after maxReprompts silences. */
+        goodbye: z.string().default("I'm sorry, I can't hear you. I'll try again another time. Goodbye."),
+        /** VICIdial status for a call ended by silence. */
+        disposition: z.string().regex(/^[A-Z0-9]{1,6}$/).default('NA'),
       })
       .strict()
       .default({}),
@@ -77,6 +81,12 @@ export const agentSchema = z
     campaign: z.string().default('campaigns/solar-qualification.yaml'),
     /** LLM brain: system prompt (lead fields as {{first_name}}), used when an llm provider other than embedded is configured. */
     systemPrompt: z.string().optional(),
+    /** LLM brain: the first thing said on answer (lead fields as {{first_name}}); the scripted brain uses its campaign's greeting. */
+    greeting: z.string().default('Hello, this is an automated assistant calling. Do you have a minute?'),
+    /** Said when a provider fails beyond its fallbacks, before the transfer/hang-up below. */
+    apology: z.string().default("I'm sorry, I'm having trouble on my end."),
+    /** A `transfers` name to send the caller to when the agent cannot go on; unset = hang up. */
+    failureTransfer: z.string().optional(),
     maxReplyTokens: z.number().int().min(16).max(1024).default(150),
     bargeIn: bargeInSchema,
   })

@@ -1,0 +1,648 @@
+/**
+ * One call's agent: 20 ms frames in, 20 ms frames out, control events. It knows nothing about the
+ * PBX. Time is call time from the injected clock; every decision is taken on a frame boundary
+ * (pushInbound / pullOutbound), so the Call owns no timers and a test drives it frame by frame.
+ *
+ * Turn-taking: greeting -> listening -> thinking -> speaking -> listening ...
+ * Barge-in, in stages (phone lines have no echo cancellation):
+ *   1. VAD onset while our audio plays: playout PAUSES at once (the queue is kept).
+ *   2. Speech shorter than bargeIn.confirmMs: a false start; playout resumes.
+ *   3. Longer speech: wait for the recognizer's words. A backchannel ("uh-huh"), or no words within
+ *      bargeIn.falseStartMs, resumes the reply; real words (or speech going on for long) cancel the
+ *      model and TTS work, keep in memory only what was heard, and take the words as the next turn.
+ */
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { BridgeError, errorMessage } from '../errors.ts';
+import { FRAME_MS, FRAME_SAMPLES, type Pcm } from '../media/audio-frame.ts';
+import type { Clock } from '../media/clock.ts';
+import type { EncodedFrame, SpeechToText, SttEvent, SttSession, TextToSpeech, TtsSession } from '../providers/types.ts';
+import type { AgentConfig, TransferTarget, VadConfig } from '../config/schema.ts';
+import type { Brain, BrainInput } from './brain/types.ts';
+import type { CallAction, CallContext, CallSession, CallSessionEvents, EndReason } from './call-port.ts';
+import type { CallRecord, TurnTiming } from './call-record.ts';
+import { AudioCache, sharedGreetingCache } from './audio-cache.ts';
+import { Reply, type Segment } from './reply.ts';
+import { SentenceChunker } from './sentence-chunker.ts';
+
+/** The VAD as the Call uses it (media/vad.ts implements it). */
+export interface VoiceDetector {
+  process(frame: Pcm, opts?: { minLevelDbfs?: number }): {
+    voiced: boolean;
+    speaking: boolean;
+    event: 'start' | 'end' | null;
+    levelDbfs: number;
+  };
+  reset(): void;
+  close(): void;
+}
+
+export type CallState = 'idle' | 'greeting' | 'listening' | 'thinking' | 'speaking' | 'ended';
+
+export interface CallDeps {
+  readonly agent: AgentConfig;
+  readonly vad: VadConfig;
+  readonly transfers: Readonly<Record<string, TransferTarget>>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly brain: Brain;
+  readonly stt: SpeechToText;
+  readonly tts: TextToSpeech;
+  readonly createVad: () => Promise<VoiceDetector>;
+  readonly greetingCache?: AudioCache;
+  /** Called once per inbound and outbound frame (recording); frames are only valid during the call. */
+  readonly tap?: { inbound(frame: Pcm): void; outbound(frame: Pcm | null): void };
+}
+
+const NO_WORDS_TIMEOUT_MS = 3000;
+/** Speech this long during a paused reply is an interruption whatever the words turn out to be. */
+const SURE_INTERRUPTION_MS = 1200;
+
+interface BargeIn {
+  onsetMs: number;
+  voicedMs: number;
+  speechEnded: boolean;
+  endedAtMs: number;
+  finalizeRequested: boolean;
+}
+
+export class Call extends EventEmitter implements CallSession {
+  readonly id: string;
+  readonly record: CallRecord;
+  private readonly deps: CallDeps;
+  private readonly log: Logger;
+  private state: CallState = 'idle';
+  private t0 = 0;
+  private vad: VoiceDetector | null = null;
+  private stt: SttSession | null = null;
+  private tts: TtsSession | null = null;
+  private readonly out = new Int16Array(FRAME_SAMPLES);
+  private reply: Reply | null = null;
+  private synthChain: Promise<void> = Promise.resolve();
+  private paused: BargeIn | null = null;
+
+  // listening state
+  private callerSpeaking = false;
+  private callerStartMs = 0;
+  private callerEndMs = 0;
+  private callerSpoke = false;
+  private finalizeAtMs: number | null = null;
+  private pendingText = '';
+  private pendingConfidence: number | undefined;
+  private lastActivityMs = 0;
+  private silenceCount = 0;
+  /** Recent outgoing level (echo guard), dBFS. */
+  private outLevelDbfs = -120;
+  private outLevelHoldFrames = 0;
+  private framesIn = 0;
+  private framesOut = 0;
+  private startPromise: Promise<void> | null = null;
+  /** Aborted when the call ends: providers close their sockets and processes. */
+  private readonly lifetime = new AbortController();
+
+  constructor(id: string, context: CallContext, deps: CallDeps) {
+    super();
+    this.id = id;
+    this.deps = deps;
+    this.log = deps.logger.child({ callId: id });
+    this.record = {
+      callId: id,
+      pbx: context.pbx,
+      channelId: context.channelId,
+      leadId: context.leadId,
+      campaignId: context.campaignId,
+      callerNumber: context.callerNumber,
+      startedAt: new Date().toISOString(),
+      transcript: [],
+      actions: [],
+      dtmf: [],
+      providers: { stt: deps.stt.name, llm: deps.brain.name, tts: deps.tts.name },
+      providerEvents: [],
+      metrics: { turnLatencyMs: [], bargeInStopMs: [], turns: [], framesIn: 0, framesOut: 0 },
+    };
+  }
+
+  get currentState(): CallState {
+    return this.state;
+  }
+
+  /** Call time in ms. */
+  now(): number {
+    return this.deps.clock.now() - this.t0;
+  }
+
+  start(): Promise<void> {
+    this.startPromise ??= this.doStart();
+    return this.startPromise;
+  }
+
+  private async doStart(): Promise<void> {
+    this.t0 = this.deps.clock.now();
+    this.state = 'greeting';
+    const signal = this.lifetime.signal;
+    try {
+      const [vad, stt, tts] = await Promise.all([
+        this.deps.createVad(),
+        this.deps.stt.open({ callId: this.id, signal, expect: this.deps.brain.expectations() }, (e) => this.onStt(e)),
+        this.deps.tts.open({ callId: this.id, signal }),
+      ]);
+      if ((this.state as CallState) === 'ended') {
+        vad.close();
+        void stt.close();
+        void tts.close();
+        return;
+      }
+      this.vad = vad;
+      this.stt = stt;
+      this.tts = tts;
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'providers failed to open');
+      this.providerEvent('stt', 'open', errorMessage(err));
+      this.end('error', `providers failed to open: ${errorMessage(err)}`);
+      return;
+    }
+    this.startReply({ kind: 'greeting' }, null);
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  pushInbound(frame: Pcm, encoded?: EncodedFrame): void {
+    if (this.state === 'ended' || this.state === 'idle') return;
+    this.framesIn++;
+    this.deps.tap?.inbound(frame);
+    const now = this.now();
+    if (now >= this.deps.agent.maxCallSeconds * 1000) {
+      this.log.info('maximum call duration reached');
+      this.terminate({ type: 'hangup', reason: 'maximum call duration' }, 'max-duration');
+      return;
+    }
+    if (!this.vad || !this.stt) return; // still opening providers: the greeting cannot be interrupted yet anyway
+
+    this.stt.write(frame, encoded);
+    const v = this.vad.process(frame, { minLevelDbfs: this.echoGate() });
+    if (v.event === 'start') this.onSpeechStart(now);
+    else if (v.event === 'end') this.onSpeechEnd(now);
+    if (this.paused) this.trackBargeIn(now, v.voiced);
+    this.checkTurnEnd(now);
+    this.checkSilence(now);
+  }
+
+  /** While we talk, caller audio must stand clear of the echo of our own voice. */
+  private echoGate(): number | undefined {
+    if (this.outLevelHoldFrames <= 0) return undefined;
+    return this.outLevelDbfs - this.deps.agent.bargeIn.echoGuardDb;
+  }
+
+  private onSpeechStart(now: number): void {
+    const onset = now - this.deps.vad.onsetMs;
+    const reply = this.reply;
+    if (reply && reply.audible && !this.paused) {
+      const guard = reply.input.kind === 'greeting' && reply.firstFrameMs !== null && now - reply.firstFrameMs < this.deps.agent.bargeIn.greetingGuardMs;
+      if (this.deps.agent.bargeIn.enabled && !guard) {
+        // Stage 1: stop the audio now, decide later.
+        this.paused = { onsetMs: onset, voicedMs: this.deps.vad.onsetMs, speechEnded: false, endedAtMs: 0, finalizeRequested: false };
+        const stop = Math.max(0, (reply.lastFrameMs ?? now) + FRAME_MS - onset);
+        this.record.metrics.bargeInStopMs.push(stop);
+        this.log.debug({ onset, stopMs: stop }, 'barge-in: paused');
+      }
+    } else if (reply && !reply.audible && this.state === 'thinking' && reply.input.kind !== 'greeting') {
+      // The caller goes on talking before we said anything: drop the half-made reply, keep listening.
+      this.cancelReply();
+      if (reply.input.kind === 'utterance') this.pendingText = reply.input.text;
+      this.state = 'listening';
+    }
+    if (!this.reply || this.paused) {
+      this.callerSpeaking = true;
+      this.callerSpoke = true;
+      this.callerStartMs = onset;
+      this.finalizeAtMs = null;
+    }
+  }
+
+  private onSpeechEnd(now: number): void {
+    const end = now - this.deps.vad.hangoverMs;
+    if (this.paused) {
+      this.paused.speechEnded = true;
+      this.paused.endedAtMs = end;
+      if (this.paused.voicedMs < this.deps.agent.bargeIn.confirmMs) {
+        this.log.debug('barge-in: false start, resuming');
+        this.resumeReply();
+        return;
+      }
+    }
+    if (this.callerSpeaking) {
+      this.callerSpeaking = false;
+      this.callerEndMs = Math.max(end, this.callerStartMs);
+      this.lastActivityMs = now;
+    }
+  }
+
+  private trackBargeIn(now: number, voiced: boolean): void {
+    const b = this.paused!;
+    if (voiced && !b.speechEnded) b.voicedMs += FRAME_MS;
+    if (!b.speechEnded && b.voicedMs >= SURE_INTERRUPTION_MS) {
+      this.interruptForGood();
+      return;
+    }
+    if (b.speechEnded && b.voicedMs >= this.deps.agent.bargeIn.confirmMs) {
+      if (!b.finalizeRequested) {
+        b.finalizeRequested = true;
+        this.stt?.finalize();
+      } else if (now - b.endedAtMs > this.deps.agent.bargeIn.falseStartMs) {
+        this.log.debug('barge-in: no words, resuming');
+        this.pendingText = '';
+        this.resumeReply();
+      }
+    }
+  }
+
+  private resumeReply(): void {
+    this.paused = null;
+    this.callerSpeaking = false;
+    this.callerSpoke = false;
+    this.finalizeAtMs = null;
+  }
+
+  /** Stage 3 with real words: the reply is over; what was heard stays in memory. */
+  private interruptForGood(): void {
+    if (!this.paused) return;
+    this.log.debug('barge-in: interrupted');
+    this.paused = null;
+    this.cancelReply();
+    this.state = 'listening';
+  }
+
+  private checkTurnEnd(now: number): void {
+    if (this.state !== 'listening' || this.paused || !this.callerSpoke || this.callerSpeaking) return;
+    if (this.finalizeAtMs === null) {
+      if (now - this.lastActivityMs >= this.deps.agent.endOfTurnMs) {
+        this.finalizeAtMs = now;
+        this.stt!.finalize();
+      }
+    } else if (now - this.finalizeAtMs > NO_WORDS_TIMEOUT_MS) {
+      this.log.warn('recognizer gave no final in time: treating as not understood');
+      this.completeTurn();
+    }
+  }
+
+  private checkSilence(now: number): void {
+    if (this.state !== 'listening' || this.callerSpeaking || this.callerSpoke || this.paused) return;
+    if (now - this.lastActivityMs < this.deps.agent.silence.repromptAfterMs) return;
+    this.lastActivityMs = now;
+    this.silenceCount++;
+    if (this.silenceCount > this.deps.agent.silence.maxReprompts) {
+      this.sayThen(this.deps.agent.silence.goodbye, [
+        { type: 'set_disposition', status: this.deps.agent.silence.disposition },
+      ], { type: 'hangup', reason: 'caller silent' });
+    } else {
+      this.startReply({ kind: 'silence', count: this.silenceCount }, null);
+    }
+  }
+
+  private onStt(e: SttEvent): void {
+    if (this.state === 'ended') return;
+    switch (e.type) {
+      case 'partial':
+        if (this.paused && wordsOf(e.text) && !this.isBackchannel(e.text)) this.interruptWithWords();
+        return;
+      case 'final':
+        if (this.paused) {
+          const text = e.text.trim();
+          if (!text || this.isBackchannel(text)) {
+            if (text) this.record.transcript.push({ role: 'caller', text, startMs: this.paused.onsetMs, endMs: this.paused.endedAtMs || this.now() });
+            this.log.debug({ backchannel: text }, 'barge-in: backchannel or no words, resuming');
+            this.resumeReply();
+          } else {
+            this.pendingText = text;
+            this.pendingConfidence = e.confidence;
+            this.interruptWithWords();
+          }
+          return;
+        }
+        if (e.text.trim()) {
+          this.pendingText = this.pendingText ? `${this.pendingText} ${e.text.trim()}` : e.text.trim();
+          this.pendingConfidence = e.confidence;
+        }
+        if (this.state === 'listening' && this.callerSpoke && !this.callerSpeaking && (this.finalizeAtMs !== null || e.endOfUtterance)) {
+          this.completeTurn();
+        }
+        return;
+      case 'utterance-end':
+        if (this.state === 'listening' && this.callerSpoke && !this.callerSpeaking && this.pendingText) this.completeTurn();
+        return;
+      case 'speech-start':
+        return; // our own VAD decides; the recognizer's is later and weaker on phone audio
+      case 'error':
+        this.providerEvent('stt', 'error', e.error.message);
+        this.fail('stt', e.error);
+        return;
+    }
+  }
+
+  private interruptWithWords(): void {
+    const wasPaused = this.paused;
+    this.interruptForGood();
+    if (!wasPaused) return;
+    this.callerSpoke = true;
+    this.callerStartMs = wasPaused.onsetMs;
+    if (wasPaused.speechEnded) {
+      this.callerSpeaking = false;
+      this.callerEndMs = wasPaused.endedAtMs;
+      if (this.pendingText) this.completeTurn();
+    } else {
+      this.callerSpeaking = true;
+    }
+  }
+
+  private isBackchannel(text: string): boolean {
+    const t = normalize(text);
+    return this.deps.agent.bargeIn.backchannels.some((b) => normalize(b) === t);
+  }
+
+  private completeTurn(): void {
+    const text = this.pendingText.trim();
+    const now = this.now();
+    this.record.transcript.push({ role: 'caller', text: text || '(not understood)', startMs: this.callerStartMs, endMs: this.callerEndMs });
+    const turn: TurnTiming = { callerEndMs: this.callerEndMs, sttFinalMs: now };
+    this.pendingText = '';
+    this.callerSpoke = false;
+    this.finalizeAtMs = null;
+    this.silenceCount = 0;
+    const input: BrainInput = text ? { kind: 'utterance', text, confidence: this.pendingConfidence } : { kind: 'no-match' };
+    this.startReply(input, turn);
+  }
+
+  dtmf(digit: string): void {
+    if (this.state === 'ended' || this.state === 'idle') return;
+    if (!/^[0-9A-D*#]$/.test(digit)) {
+      this.log.warn({ digit }, 'ignoring invalid DTMF digit');
+      return;
+    }
+    this.record.dtmf.push({ atMs: this.now(), digit });
+    if (this.reply) this.cancelReply();
+    this.paused = null;
+    this.silenceCount = 0;
+    this.callerSpoke = false;
+    this.pendingText = '';
+    this.record.transcript.push({ role: 'caller', text: `[DTMF ${digit}]`, startMs: this.now(), endMs: this.now() });
+    this.startReply({ kind: 'dtmf', digit }, { callerEndMs: this.now() });
+  }
+
+  // ------------------------------------------------------------------ replies
+
+  private startReply(input: BrainInput, turn: TurnTiming | null): void {
+    if (this.state === 'ended') return;
+    const reply = new Reply(input, turn);
+    this.reply = reply;
+    this.state = input.kind === 'greeting' ? 'greeting' : 'thinking';
+    void this.runBrain(reply);
+  }
+
+  private async runBrain(reply: Reply): Promise<void> {
+    const chunker = new SentenceChunker();
+    const signal = reply.ctrl.signal;
+    try {
+      for await (const out of this.deps.brain.respond(reply.input, signal)) {
+        if (signal.aborted) break;
+        if (out.type === 'text') {
+          if (reply.turn && reply.turn.llmFirstTokenMs === undefined) reply.turn.llmFirstTokenMs = this.now();
+          reply.intended += out.text;
+          for (const chunk of chunker.push(out.text)) this.addSegment(reply, chunk);
+        } else {
+          this.onAction(reply, out.action);
+        }
+      }
+      if (!signal.aborted) for (const chunk of chunker.flush()) this.addSegment(reply, chunk);
+    } catch (err) {
+      if (signal.aborted) return;
+      this.log.error({ err: errorMessage(err) }, 'brain failed');
+      this.providerEvent('llm', 'error', errorMessage(err));
+      reply.brainDone = true;
+      this.fail('llm', err);
+      return;
+    }
+    reply.brainDone = true;
+    if (reply === this.reply && reply.segments.length === 0) this.finishReply(reply, false);
+  }
+
+  private onAction(reply: Reply, action: CallAction): void {
+    if (action.type === 'hangup' || action.type === 'transfer') {
+      reply.terminal ??= action;
+      return;
+    }
+    this.emitAction(action);
+  }
+
+  private emitAction(action: CallAction): void {
+    this.record.actions.push({ atMs: this.now(), action });
+    if (action.type === 'set_disposition') this.record.disposition = action.status;
+    this.log.info({ action: action.type }, 'action');
+    this.emit('action', action);
+  }
+
+  private addSegment(reply: Reply, text: string): void {
+    const seg = reply.addSegment(text);
+    this.synthChain = this.synthChain.then(() => this.synthesize(reply, seg));
+  }
+
+  private async synthesize(reply: Reply, seg: Segment): Promise<void> {
+    const signal = reply.ctrl.signal;
+    if (signal.aborted || !this.tts) {
+      seg.done = true;
+      return;
+    }
+    const cache = reply.input.kind === 'greeting' ? (this.deps.greetingCache ?? sharedGreetingCache) : null;
+    const key = cache ? `${this.tts.provider}\u0000${seg.text}` : '';
+    const cached = cache?.get(key);
+    if (cached) {
+      this.markFirstAudio(reply);
+      seg.chunks.push(cached);
+      seg.available = cached.length;
+      seg.done = true;
+      return;
+    }
+    try {
+      for await (const pcm of this.tts.synthesize(seg.text, signal)) {
+        if (signal.aborted) break;
+        if (pcm.length === 0) continue;
+        this.markFirstAudio(reply);
+        seg.chunks.push(pcm);
+        seg.available += pcm.length;
+      }
+      if (cache && !signal.aborted) cache.set(key, concat(seg.chunks, seg.available));
+    } catch (err) {
+      if (!signal.aborted) {
+        seg.failed = true;
+        this.providerEvent('tts', 'error', errorMessage(err));
+        this.fail('tts', err);
+      }
+    } finally {
+      seg.done = true;
+    }
+  }
+
+  private markFirstAudio(reply: Reply): void {
+    if (reply.turn && reply.turn.ttsFirstAudioMs === undefined) reply.turn.ttsFirstAudioMs = this.now();
+  }
+
+  pullOutbound(): Pcm | null {
+    if (this.state === 'ended' || this.state === 'idle') return null;
+    const reply = this.reply;
+    let frame: Pcm | null = null;
+    if (reply && !this.paused && reply.pull(this.out)) {
+      frame = this.out;
+      const now = this.now();
+      if (reply.firstFrameMs === null) {
+        reply.firstFrameMs = now;
+        if (reply.turn) {
+          reply.turn.firstReplyMs = now;
+          this.record.metrics.turnLatencyMs.push(Math.max(0, now - reply.turn.callerEndMs));
+          this.record.metrics.turns.push(reply.turn);
+        }
+        if (this.state === 'thinking') this.state = 'speaking';
+      }
+      reply.lastFrameMs = now;
+      this.framesOut++;
+      this.trackOutLevel(frame);
+    } else {
+      if (this.outLevelHoldFrames > 0) this.outLevelHoldFrames--;
+      if (reply && !this.paused && reply.finished) this.finishReply(reply, false);
+    }
+    this.deps.tap?.outbound(frame);
+    return frame;
+  }
+
+  private trackOutLevel(frame: Pcm): void {
+    let sum = 0;
+    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
+    const db = sum > 0 ? 10 * Math.log10(sum / frame.length / (32768 * 32768)) : -120;
+    // hold the loudest recent level for ~200 ms: the echo comes back a little later than we send
+    if (db > this.outLevelDbfs || this.outLevelHoldFrames <= 0) this.outLevelDbfs = db;
+    this.outLevelHoldFrames = 10;
+  }
+
+  /** The reply ended (played out, or cut): record it, tell the brain what was heard, carry out a deferred action. */
+  private finishReply(reply: Reply, cut: boolean): void {
+    if (this.reply !== reply) return;
+    this.reply = null;
+    const heard = cut ? reply.heard() : reply.spokenText();
+    const intended = reply.intended.trim() || reply.spokenText();
+    if (reply.audible) {
+      this.record.transcript.push({
+        role: 'agent',
+        text: heard,
+        startMs: reply.firstFrameMs!,
+        endMs: reply.lastFrameMs! + FRAME_MS,
+        ...(cut ? { interrupted: true, intendedText: intended } : {}),
+      });
+    }
+    this.deps.brain.replyHeard(heard, intended, cut);
+    this.lastActivityMs = this.now();
+    if (this.state === 'ended') return;
+    this.state = 'listening';
+    if (!cut && reply.terminal) {
+      this.terminate(reply.terminal, reply.terminal.type === 'transfer' ? 'transferred' : 'agent-hangup');
+      return;
+    }
+    if (this.stt?.setExpectations) this.stt.setExpectations(this.deps.brain.expectations());
+  }
+
+  /** Stop the current reply now (barge-in, DTMF, call end): pending model and TTS work is aborted. */
+  private cancelReply(): void {
+    const reply = this.reply;
+    if (!reply) return;
+    reply.ctrl.abort();
+    this.finishReply(reply, true);
+  }
+
+  /** Speak `text` as its own reply, emit `actions`, then carry out `terminal`. */
+  private sayThen(text: string, actions: CallAction[], terminal: CallAction): void {
+    for (const a of actions) this.emitAction(a);
+    const reply = new Reply({ kind: 'no-match' }, null);
+    if (this.reply) this.cancelReply();
+    this.paused = null;
+    this.reply = reply;
+    this.state = 'speaking';
+    reply.intended = text;
+    reply.terminal = terminal;
+    reply.brainDone = true;
+    if (this.tts) this.addSegment(reply, text);
+    else this.finishReply(reply, false);
+  }
+
+  private terminate(action: CallAction, reason: EndReason): void {
+    if (this.state === 'ended') return;
+    this.emitAction(action);
+    this.end(reason, action.type === 'transfer' ? `transfer to ${action.target}` : action.type === 'hangup' ? action.reason : action.type);
+  }
+
+  /** A provider failed beyond its fallbacks: apologize if we still can, then transfer or hang up. */
+  private fail(role: 'stt' | 'llm' | 'tts', err: unknown): void {
+    if (this.state === 'ended') return;
+    const code = err instanceof BridgeError ? err.code : 'INTERNAL';
+    this.log.error({ role, code, err: errorMessage(err) }, 'provider failed; ending the conversation gracefully');
+    const target = this.deps.agent.failureTransfer;
+    const terminal: CallAction =
+      target && this.deps.transfers[target]
+        ? { type: 'transfer', target, summary: `AI agent could not continue (${role} failure)` }
+        : { type: 'hangup', reason: `${role} failure` };
+    if (role === 'tts' || !this.tts) {
+      if (this.reply) this.cancelReply();
+      this.terminate(terminal, terminal.type === 'transfer' ? 'transferred' : 'error');
+      return;
+    }
+    this.sayThen(this.deps.agent.apology, [], terminal);
+  }
+
+  private providerEvent(role: 'stt' | 'llm' | 'tts', kind: string, detail: string): void {
+    const provider = role === 'stt' ? this.deps.stt.name : role === 'tts' ? this.deps.tts.name : this.deps.brain.name;
+    this.record.providerEvents.push({ atMs: this.now(), role, provider, kind: 'error', detail: `${kind}: ${detail}` });
+  }
+
+  // ------------------------------------------------------------------ end
+
+  end(reason: EndReason, detail?: string): void {
+    if (this.state === 'ended') return;
+    if (this.reply) this.cancelReply();
+    this.state = 'ended';
+    this.lifetime.abort();
+    this.record.endedAt = new Date().toISOString();
+    this.record.endReason = reason;
+    if (detail) this.record.endDetail = detail;
+    this.record.metrics.framesIn = this.framesIn;
+    this.record.metrics.framesOut = this.framesOut;
+    this.vad?.close();
+    const closing = [this.stt?.close(), this.tts?.close()].filter(Boolean) as Promise<void>[];
+    void Promise.allSettled(closing).then((results) => {
+      for (const r of results) if (r.status === 'rejected') this.log.warn({ err: errorMessage(r.reason) }, 'provider close failed');
+    });
+    this.log.info({ reason, detail }, 'call ended');
+    this.emit('ended', this.record);
+  }
+
+  override on<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override off<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+}
+
+function normalize(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+function wordsOf(text: string): boolean {
+  return normalize(text).length > 0;
+}
+
+function concat(chunks: Pcm[], total: number): Pcm {
+  const out = new Int16Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
