@@ -23,7 +23,7 @@ export interface PacerOptions {
   readonly payloadType: number;
   readonly send: (packet: Buffer) => void;
   readonly ssrc?: number;
-  readonly initialSequence?: number;
+  readonly initialSeq?: number;
   readonly initialTimestamp?: number;
   readonly dtmfPayloadType?: number;
 }
@@ -58,6 +58,8 @@ export class Pacer {
   private ts: number;
   private inSpurt = false;
   private readonly ring: Buffer[] = [];
+  /** Cached views of each ring slot at the last packet length (almost always 172): no per-packet Buffer object. */
+  private readonly views: Buffer[] = [];
   private ringIndex = 0;
   private readonly sendFn: (packet: Buffer) => void;
 
@@ -73,11 +75,12 @@ export class Pacer {
     this.sendFn = opts.send;
     // Random starting points (RFC 3550 section 5.1) make known-plaintext and stale-packet confusion harder.
     this.ssrc = (opts.ssrc ?? randomInt(0, 2 ** 32 - 1)) >>> 0;
-    this.seq = (opts.initialSequence ?? randomInt(0, 65536)) & 0xffff;
+    this.seq = (opts.initialSeq ?? randomInt(0, 65536)) & 0xffff;
     this.ts = (opts.initialTimestamp ?? randomInt(0, 2 ** 32 - 1)) >>> 0;
     const slab = Buffer.alloc(PACKET_RING * (RTP_HEADER_BYTES + MAX_PAYLOAD));
     for (let i = 0; i < PACKET_RING; i++) {
       this.ring.push(slab.subarray(i * (RTP_HEADER_BYTES + MAX_PAYLOAD), (i + 1) * (RTP_HEADER_BYTES + MAX_PAYLOAD)));
+      this.views.push(this.ring[i].subarray(0, RTP_HEADER_BYTES + FRAME_SAMPLES));
     }
   }
 
@@ -151,8 +154,9 @@ export class Pacer {
   }
 
   private emit(marker: boolean, payloadType: number, timestamp: number, payload: Uint8Array): void {
-    const buf = this.ring[this.ringIndex];
-    this.ringIndex = (this.ringIndex + 1) % PACKET_RING;
+    const slot = this.ringIndex;
+    const buf = this.ring[slot];
+    this.ringIndex = (slot + 1) % PACKET_RING;
     writeRtpFixedHeader(buf, marker, payloadType, this.seq, timestamp, this.ssrc);
     buf.set(payload, RTP_HEADER_BYTES);
     this.seq = (this.seq + 1) & 0xffff;
@@ -160,7 +164,9 @@ export class Pacer {
     this.counters.packets++;
     this.counters.bytes += len;
     try {
-      this.sendFn(buf.subarray(0, len));
+      let view = this.views[slot];
+      if (view.length !== len) view = this.views[slot] = buf.subarray(0, len);
+      this.sendFn(view);
     } catch {
       // A failing transport must not break pacing (sequence/timestamp already advanced, as on loss).
       this.counters.sendErrors++;

@@ -22,12 +22,6 @@ export interface VicidialCallInfo {
   readonly campaignId?: string;
 }
 
-/** Status sent when the call ended without the agent setting one, by end reason. */
-const END_STATUS: Partial<Record<EndReason, string>> = {
-  'caller-hangup': undefined,
-  'max-duration': undefined,
-};
-
 export class VicidialActionSink {
   private readonly dispositions = new Map<string, string>();
   private readonly log: pino.Logger;
@@ -84,7 +78,7 @@ export class VicidialActionSink {
 
   /** Final status: the agent's disposition, else the configured default (not for transfers: the closer sets it). */
   callEnded(callKey: string, info: VicidialCallInfo, reason: EndReason, recordDisposition?: string): void {
-    const status = this.dispositions.get(callKey) ?? recordDisposition ?? END_STATUS[reason] ?? this.cfg.defaultStatus;
+    const status = this.dispositions.get(callKey) ?? recordDisposition ?? this.cfg.defaultStatus;
     this.dispositions.delete(callKey);
     if (reason === 'transferred') return;
     if (this.cfg.dispositionVia === 'update_log_entry' && info.callId && info.campaignId) {

@@ -1,0 +1,128 @@
+/**
+ * The one 20 ms heartbeat every call's media runs on. A thousand calls share one timer: each tick
+ * calls every subscriber in turn. Tick n is due at start + n * 20 ms, computed from the monotonic
+ * start time, so timer lateness never accumulates into drift (setInterval's failure mode). When
+ * the event loop stalls, the missed ticks run back to back on wake-up (bounded: beyond
+ * maxCatchUpTicks the oldest are skipped, since audio that late is useless), so each call still
+ * sends and plays the right number of frames.
+ */
+import pino from 'pino';
+import { FRAME_MS } from './audio-frame.ts';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+
+/** `tick` counts from 1; `nowMs` is the tick's nominal (drift-free) time on the clock, not the wake-up time. */
+export type TickFn = (tick: number, nowMs: number) => void;
+
+export interface TickerOptions {
+  readonly periodMs?: number;
+  /** Missed ticks run on wake-up up to this many; older ones are skipped (counted). */
+  readonly maxCatchUpTicks?: number;
+  readonly logger?: pino.Logger;
+}
+
+export interface TickerCounters {
+  ticks: number;
+  /** Ticks that ran a whole period or more after their deadline (catch-up after a stall). */
+  lateTicks: number;
+  /** Ticks dropped because the stall exceeded maxCatchUpTicks. */
+  skippedTicks: number;
+  /** Subscriber exceptions (caught; the other subscribers still ran). */
+  errors: number;
+}
+
+export class Ticker {
+  readonly periodMs: number;
+  readonly counters: TickerCounters = { ticks: 0, lateTicks: 0, skippedTicks: 0, errors: 0 };
+  private readonly clock: Clock;
+  private readonly maxCatchUp: number;
+  private readonly log: pino.Logger;
+  // Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a tick iterates a stable
+  // snapshot even when a subscriber unsubscribes itself or another one mid-tick.
+  private subscribers: readonly TickFn[] = [];
+  private startMs = 0;
+  private tickNo = 0;
+  private timer: TimerHandle | null = null;
+  private running = false;
+  private readonly onTimer = (): void => this.run();
+
+  constructor(clock: Clock = systemClock, opts: TickerOptions = {}) {
+    this.clock = clock;
+    this.periodMs = opts.periodMs ?? FRAME_MS;
+    this.maxCatchUp = Math.max(1, opts.maxCatchUpTicks ?? 10);
+    this.log = opts.logger ?? pino({ level: 'silent' });
+  }
+
+  get size(): number {
+    return this.subscribers.length;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Subscribe; returns the unsubscribe function (idempotent). */
+  add(fn: TickFn): () => void {
+    this.subscribers = [...this.subscribers, fn];
+    let removed = false;
+    return () => {
+      if (removed) return;
+      removed = true;
+      const i = this.subscribers.indexOf(fn);
+      if (i >= 0) this.subscribers = [...this.subscribers.slice(0, i), ...this.subscribers.slice(i + 1)];
+    };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.startMs = this.clock.now();
+    this.tickNo = 0;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.running = false;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    const due = this.startMs + (this.tickNo + 1) * this.periodMs;
+    this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, due - this.clock.now()));
+  }
+
+  private run(): void {
+    this.timer = null;
+    if (!this.running) return;
+    const now = this.clock.now();
+    const dueTicks = Math.floor((now - this.startMs) / this.periodMs);
+    if (dueTicks - this.tickNo > this.maxCatchUp) {
+      const skip = dueTicks - this.tickNo - this.maxCatchUp;
+      this.counters.skippedTicks += skip;
+      this.tickNo += skip;
+      this.log.warn({ skipped: skip }, 'event loop stalled: skipped media ticks');
+    }
+    while (this.tickNo < dueTicks && this.running) {
+      const n = ++this.tickNo;
+      const nominal = this.startMs + n * this.periodMs;
+      if (now - nominal >= this.periodMs) this.counters.lateTicks++;
+      this.counters.ticks++;
+      this.fire(n, nominal);
+    }
+    if (this.running) this.schedule();
+  }
+
+  private fire(n: number, nominal: number): void {
+    const subs = this.subscribers;
+    for (let i = 0; i < subs.length; i++) {
+      try {
+        subs[i](n, nominal);
+      } catch (err) {
+        // Log the first error and then rarely: a broken subscriber throws 50 times a second.
+        if (this.counters.errors++ % 1000 === 0) {
+          this.log.error({ err, errors: this.counters.errors }, 'ticker subscriber threw');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,204 @@
+import { describe, expect, it } from 'vitest';
+import { BridgeError } from '../../src/errors.ts';
+import { makeCall, StreamingBrain, VOICE } from './harness.ts';
+
+const LONG = 'This is a fairly long reply that goes on for a while so that the caller has time to interrupt it. And here is a second sentence to be sure.';
+
+describe('Call turn-taking', () => {
+  it('plays the greeting, listens, and answers a caller turn with measured latency', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hello there, do you have a minute?' }, { text: 'Great, thank you.' }];
+    const h = makeCall({ brain });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    expect(h.tts.spoken[0]).toMatch(/Hello there/);
+    expect(h.outLog.some((o) => o.audible)).toBe(true);
+
+    h.stt.finals.push('yes');
+    await h.run(400, VOICE); // caller speaks 400 ms
+    await h.until(() => h.call.currentState === 'speaking');
+    await h.until(() => h.call.currentState === 'listening');
+
+    expect(brain.inputs[1]).toEqual({ kind: 'utterance', text: 'yes', confidence: undefined });
+    const rec = h.call.record;
+    expect(rec.transcript.map((t) => t.role)).toEqual(['agent', 'caller', 'agent']);
+    expect(rec.transcript[1].text).toBe('yes');
+    expect(rec.metrics.turnLatencyMs).toHaveLength(1);
+    // end of speech -> reply >= the configured end-of-turn silence, and not absurdly more
+    expect(rec.metrics.turnLatencyMs[0]).toBeGreaterThanOrEqual(h.cfg.agent.endOfTurnMs);
+    expect(rec.metrics.turnLatencyMs[0]).toBeLessThan(h.cfg.agent.endOfTurnMs + h.cfg.media.vad.hangoverMs + 200);
+    expect(rec.metrics.turns[0].sttFinalMs).toBeDefined();
+  });
+
+  it('passes the brain expectations to the recognizer after each reply', async () => {
+    const h = makeCall();
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    expect(h.stt.expectations.length).toBeGreaterThanOrEqual(2);
+    expect(h.stt.expectations[0].phrases).toEqual(['yes', 'no']);
+  });
+
+  it('treats speech the recognizer could not match as no-match', async () => {
+    const brain = new StreamingBrain();
+    const h = makeCall({ brain });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('');
+    await h.run(300, VOICE);
+    await h.until(() => brain.inputs.length === 2);
+    expect(brain.inputs[1]).toEqual({ kind: 'no-match' });
+  });
+});
+
+describe('Call barge-in', () => {
+  async function speakingLongReply() {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hi.' }, { text: LONG }, { text: 'Sure, what would you like?' }];
+    const h = makeCall({ brain, agent: { bargeIn: { greetingGuardMs: 0 } } });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('tell me more');
+    await h.run(300, VOICE);
+    await h.until(() => h.call.currentState === 'speaking');
+    await h.run(1000); // 1 s of the long reply plays
+    return { h, brain };
+  }
+
+  it('stops our audio within two frames of the VAD onset and keeps only what was heard', async () => {
+    const { h, brain } = await speakingLongReply();
+    h.stt.finals.push('no wait');
+    const onsetIdx = h.outLog.length;
+    await h.run(600, VOICE);
+    // the VAD needs onsetMs of voice; after that at most one more frame may go out
+    const audibleAfter = h.outLog.slice(onsetIdx).filter((o) => o.audible).length;
+    expect(audibleAfter).toBeLessThanOrEqual(h.cfg.media.vad.onsetMs / 20 + 1);
+    await h.until(() => brain.inputs.length === 3);
+    expect(brain.inputs[2]).toEqual({ kind: 'utterance', text: 'no wait', confidence: undefined });
+
+    const cut = brain.heard.find((x) => x.interrupted)!;
+    expect(cut).toBeDefined();
+    expect(cut.heard.length).toBeGreaterThan(0);
+    expect(cut.heard.length).toBeLessThan(cut.intended.length);
+    expect(LONG.startsWith(cut.heard)).toBe(true);
+    const entry = h.call.record.transcript.find((t) => t.interrupted)!;
+    expect(entry.text).toBe(cut.heard);
+    expect(entry.intendedText).toBe(LONG);
+    expect(h.call.record.metrics.bargeInStopMs).toHaveLength(1);
+    expect(h.call.record.metrics.bargeInStopMs[0]).toBeLessThanOrEqual(h.cfg.media.vad.onsetMs + 40);
+    expect(h.tts.aborted + 0).toBeGreaterThanOrEqual(0);
+  });
+
+  it('resumes the reply after a backchannel', async () => {
+    const { h, brain } = await speakingLongReply();
+    h.stt.finals.push('uh huh');
+    await h.run(300, VOICE);
+    await h.until(() => h.call.currentState === 'listening');
+    expect(brain.inputs).toHaveLength(2); // no new turn for "uh huh"
+    const last = brain.heard.at(-1)!;
+    expect(last.interrupted).toBe(false);
+    expect(last.heard).toBe(LONG);
+    expect(h.call.record.transcript.some((t) => t.role === 'caller' && t.text === 'uh huh')).toBe(true);
+  });
+
+  it('resumes after a false start shorter than confirmMs', async () => {
+    const { h, brain } = await speakingLongReply();
+    await h.run(80, VOICE); // onset reached, then silence
+    await h.until(() => h.call.currentState === 'listening');
+    expect(brain.inputs).toHaveLength(2);
+    expect(brain.heard.at(-1)!.interrupted).toBe(false);
+    expect(h.stt.finalizeCalls).toBe(1); // only the first turn's
+  });
+
+  it('ignores speech during the greeting guard', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: LONG }];
+    const h = makeCall({ brain, agent: { bargeIn: { greetingGuardMs: 5000 } } });
+    await h.call.start();
+    await h.until(() => h.outLog.some((o) => o.audible));
+    await h.run(400, VOICE);
+    expect(h.call.record.metrics.bargeInStopMs).toHaveLength(0);
+    await h.until(() => h.call.currentState === 'listening');
+    expect(brain.heard[0].interrupted).toBe(false);
+  });
+});
+
+describe('Call silence, DTMF, actions, failures', () => {
+  it('reprompts on silence and hangs up politely after maxReprompts', async () => {
+    const brain = new StreamingBrain();
+    const h = makeCall({ brain, agent: { silence: { repromptAfterMs: 1000, maxReprompts: 2 } } });
+    await h.call.start();
+    await h.until(() => h.ended !== null, 20_000);
+    expect(brain.inputs.filter((i) => i.kind === 'silence').map((i) => (i as { count: number }).count)).toEqual([1, 2]);
+    expect(h.actions).toContainEqual({ type: 'set_disposition', status: 'NA' });
+    expect(h.actions.at(-1)).toEqual({ type: 'hangup', reason: 'caller silent' });
+    expect(h.ended!.endReason).toBe('agent-hangup');
+    expect(h.tts.spoken.at(-1)).toMatch(/can't hear you/);
+  });
+
+  it('sends DTMF digits to the brain and rejects invalid ones', async () => {
+    const brain = new StreamingBrain();
+    const h = makeCall({ brain });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.call.dtmf('x');
+    h.call.dtmf('1');
+    await h.until(() => brain.inputs.length === 2);
+    expect(brain.inputs[1]).toEqual({ kind: 'dtmf', digit: '1' });
+    expect(h.call.record.dtmf.map((d) => d.digit)).toEqual(['1']);
+  });
+
+  it('carries out a terminal action only after the words before it have played', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hi.' }, { text: 'Please hold while I connect you.', actions: [{ type: 'set_disposition', status: 'XFER' }, { type: 'transfer', target: 'sales', summary: 's' }] }];
+    const h = makeCall({ brain, transfers: { sales: { context: 'default', extension: '8300' } } });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('yes');
+    await h.run(300, VOICE);
+    await h.until(() => h.actions.length === 1);
+    expect(h.actions[0].type).toBe('set_disposition');
+    const t = await h.until(() => h.ended !== null);
+    expect(t).toBeGreaterThan(500); // the sentence played first
+    expect(h.actions[1]).toEqual({ type: 'transfer', target: 'sales', summary: 's' });
+    expect(h.ended!.endReason).toBe('transferred');
+    expect(h.ended!.disposition).toBe('XFER');
+    expect(h.stt.closed).toBe(1);
+    expect(h.tts.closed).toBe(1);
+  });
+
+  it('apologizes and hangs up when the brain fails mid-call', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hi.' }, new BridgeError('PROVIDER_CLOSED', 'llm went away')];
+    const h = makeCall({ brain });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('yes');
+    await h.run(300, VOICE);
+    await h.until(() => h.ended !== null);
+    expect(h.tts.spoken.at(-1)).toMatch(/trouble/);
+    expect(h.actions.at(-1)).toMatchObject({ type: 'hangup' });
+    expect(h.ended!.providerEvents.some((e) => e.role === 'llm')).toBe(true);
+  });
+
+  it('transfers to the failure target when TTS fails beyond its fallbacks', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hi.' }, { text: 'BROKEN reply' }];
+    const h = makeCall({ brain, agent: { failureTransfer: 'humans' }, transfers: { humans: { extension: '8300' } } });
+    h.tts.failOn = /BROKEN/;
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('yes');
+    await h.run(300, VOICE);
+    await h.until(() => h.ended !== null);
+    expect(h.actions.at(-1)).toMatchObject({ type: 'transfer', target: 'humans' });
+  });
+
+  it('ends at the maximum call duration and is idempotent to end()', async () => {
+    const h = makeCall({ agent: { maxCallSeconds: 10 } });
+    await h.call.start();
+    await h.until(() => h.ended !== null, 15_000);
+    expect(h.ended!.endReason).toBe('max-duration');
+    h.call.end('caller-hangup');
+    expect(h.ended!.endReason).toBe('max-duration');
+  });
+});

@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock, type Clock, type TimerHandle } from '../../src/media/clock.ts';
+import { Ticker } from '../../src/media/ticker.ts';
+
+/** A ManualClock whose timers fire `lateMs` after they were due (a busy event loop). */
+class LateClock implements Clock {
+  constructor(
+    readonly inner: ManualClock,
+    readonly lateMs: number,
+  ) {}
+  now(): number {
+    return this.inner.now();
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return this.inner.setTimeout(fn, ms + this.lateMs);
+  }
+  clearTimeout(h: TimerHandle): void {
+    this.inner.clearTimeout(h);
+  }
+}
+
+describe('Ticker', () => {
+  it('ticks every 20 ms with nominal times and uses a single timer for all subscribers', () => {
+    const clock = new ManualClock(1000);
+    const t = new Ticker(clock);
+    const a: [number, number][] = [];
+    const b: number[] = [];
+    t.add((n, now) => a.push([n, now]));
+    t.add((n) => b.push(n));
+    t.start();
+    expect(clock.pendingTimers()).toBe(1);
+    clock.advance(100);
+    expect(a).toEqual([
+      [1, 1020],
+      [2, 1040],
+      [3, 1060],
+      [4, 1080],
+      [5, 1100],
+    ]);
+    expect(b).toEqual([1, 2, 3, 4, 5]);
+    expect(clock.pendingTimers()).toBe(1);
+    t.stop();
+    expect(clock.pendingTimers()).toBe(0);
+  });
+
+  it('1000 subscribers still mean one timer', () => {
+    const clock = new ManualClock();
+    const t = new Ticker(clock);
+    let calls = 0;
+    for (let i = 0; i < 1000; i++) t.add(() => calls++);
+    t.start();
+    clock.advance(40);
+    expect(calls).toBe(2000);
+    expect(clock.pendingTimers()).toBe(1);
+  });
+
+  it('timers that always fire 3 ms late cause no drift: tick count matches elapsed time', () => {
+    const clock = new ManualClock();
+    const t = new Ticker(new LateClock(clock, 3));
+    const times: number[] = [];
+    t.add((_n, now) => times.push(now));
+    t.start();
+    clock.advance(20 * 500 + 3);
+    expect(times).toHaveLength(500);
+    expect(times[499]).toBe(20 * 500);
+    expect(t.counters.lateTicks).toBe(0);
+  });
+
+  it('after a stall it runs the missed ticks (counted late), bounded by maxCatchUpTicks', () => {
+    const clock = new ManualClock();
+    // Every timer fires 95 ms late: each wake-up finds ~5 ticks due.
+    const t = new Ticker(new LateClock(clock, 95));
+    const ticks: number[] = [];
+    t.add((n) => ticks.push(n));
+    t.start();
+    clock.advance(115);
+    expect(ticks).toEqual([1, 2, 3, 4, 5]);
+    expect(t.counters.lateTicks).toBe(4);
+
+    const clock2 = new ManualClock();
+    const t2 = new Ticker(new LateClock(clock2, 1000), { maxCatchUpTicks: 10 });
+    const ticks2: number[] = [];
+    t2.add((n) => ticks2.push(n));
+    t2.start();
+    clock2.advance(1020);
+    expect(ticks2).toEqual([42, 43, 44, 45, 46, 47, 48, 49, 50, 51]);
+    expect(t2.counters.skippedTicks).toBe(41);
+  });
+
+  it('a throwing subscriber does not stop the others', () => {
+    const clock = new ManualClock();
+    const t = new Ticker(clock);
+    let good = 0;
+    t.add(() => {
+      throw new Error('boom');
+    });
+    t.add(() => good++);
+    t.start();
+    clock.advance(60);
+    expect(good).toBe(3);
+    expect(t.counters.errors).toBe(3);
+  });
+
+  it('unsubscribe (also from inside a tick) takes effect from the next tick', () => {
+    const clock = new ManualClock();
+    const t = new Ticker(clock);
+    const seen: string[] = [];
+    let offB: () => void = () => {};
+    const offA = t.add((n) => {
+      seen.push(`a${n}`);
+      if (n === 1) offB();
+    });
+    offB = t.add((n) => seen.push(`b${n}`));
+    t.start();
+    clock.advance(40);
+    offA();
+    offA();
+    clock.advance(20);
+    expect(seen).toEqual(['a1', 'b1', 'a2']);
+    expect(t.size).toBe(0);
+  });
+
+  it('stop() inside a tick stops at once; start() again restarts from a fresh base', () => {
+    const clock = new ManualClock();
+    const t = new Ticker(clock);
+    const ticks: number[] = [];
+    t.add((n) => {
+      ticks.push(n);
+      if (n === 2) t.stop();
+    });
+    t.start();
+    clock.advance(100);
+    expect(ticks).toEqual([1, 2]);
+    expect(clock.pendingTimers()).toBe(0);
+    t.start();
+    clock.advance(20);
+    expect(ticks).toEqual([1, 2, 1]);
+  });
+});
