@@ -30,6 +30,7 @@ export class VicidialOutbox {
   private timer: TimerHandle | null = null;
   private delayMs: number;
   private closed = false;
+  private again = false;
   private idleWaiters: Array<() => void> = [];
   readonly stats: OutboxStats = { sent: 0, rejected: 0, retries: 0, authFailures: 0 };
   private readonly log: pino.Logger;
@@ -72,14 +73,24 @@ export class VicidialOutbox {
 
   /** Retry now instead of waiting out the back-off. */
   kick(): void {
-    if (this.closed || this.running) return;
+    if (this.closed) return;
+    if (this.running) {
+      // The running drain may be past its last look at the queue: make it look again.
+      this.again = true;
+      return;
+    }
     if (this.timer) {
       this.clock.clearTimeout(this.timer);
       this.timer = null;
     }
     this.running = true;
+    this.again = false;
     void this.drain().finally(() => {
       this.running = false;
+      if (this.again && !this.timer && !this.closed) {
+        this.kick();
+        return;
+      }
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -93,8 +104,10 @@ export class VicidialOutbox {
         this.delayMs = this.opts.baseMs;
         return;
       }
+      this.again = false;
       const outcome = await this.sendWithAttempts(req);
       if (outcome === 'wait') {
+        this.again = false;
         this.schedule();
         return;
       }

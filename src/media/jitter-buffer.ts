@@ -1,0 +1,408 @@
+/**
+ * Inbound jitter buffer for one call: packets in as they arrive, exactly one 20 ms frame out per
+ * pop() (the shared 20 ms tick), so the agent sees a steady stream whatever the network did.
+ *
+ * Asterisk sends nothing while nothing is heard (no comfort noise), so an empty buffer usually
+ * means silence, not loss. Rules:
+ * - Gap inside a talk-spurt (a later packet is already here): conceal the missing frame (last
+ *   frame, attenuated 6 dB per frame, then silence) and count it lost.
+ * - Buffer runs dry: conceal for at most `concealMs` (the packet may only be late); if nothing
+ *   arrives by then the talk-spurt is over: emit 'silence' frames and do not count loss.
+ * - A talk-spurt (the first packets after idle) is held for `depthMs` before playing, which is
+ *   what absorbs the jitter; in adaptive mode the depth is re-chosen at each talk-spurt start
+ *   from the RFC 3550 interarrival jitter estimate, so it never changes mid-sentence.
+ *
+ * The payload is assumed to be 20 ms of G.711 (shorter payloads, like the last packet of an
+ * Asterisk prompt, are padded with silence; longer ones truncated). Memory is a fixed ring of
+ * slots indexed by sequence number; nothing is allocated per packet.
+ */
+import { FRAME_MS, FRAME_SAMPLES } from './audio-frame.ts';
+import { decoderFor, encoderFor, silenceByte, type G711Codec } from './g711.ts';
+import type { RtpPacket } from './rtp-packet.ts';
+
+export type JitterFrameKind = 'audio' | 'concealed' | 'silence';
+
+export interface JitterFrame {
+  readonly kind: JitterFrameKind;
+  /** 160 bytes of G.711, always present (silence = the codec's silence byte). Valid until the next push()/pop(). */
+  readonly payload: Uint8Array;
+  /** RTP sequence number of an 'audio' frame. */
+  readonly seq?: number;
+}
+
+export interface JitterBufferOptions {
+  readonly codec?: G711Codec;
+  /** Playout delay at talk-spurt start (default 60 ms). */
+  readonly depthMs?: number;
+  /** Re-choose the depth at each talk-spurt start from measured jitter, 20 ms .. depthMs * 3. */
+  readonly adaptive?: boolean;
+  /** Most audio held; beyond it the oldest is dropped (default max(depth * 4, 200) ms). */
+  readonly maxDepthMs?: number;
+  /** How long a dry buffer is concealed before it is taken as silence (default 40 ms). */
+  readonly concealMs?: number;
+}
+
+export interface JitterBufferCounters {
+  received: number;
+  played: number;
+  /** Arrived after their playout time (or from before the current talk-spurt). */
+  late: number;
+  duplicate: number;
+  /** Sequence numbers never played although later packets of the same talk-spurt were. */
+  lost: number;
+  /** Concealment frames emitted. */
+  concealed: number;
+  /** Arrived out of order but in time. */
+  reordered: number;
+  ssrcChanges: number;
+  /** Buffered packets dropped to stay within maxDepthMs (sender faster than us, or a burst). */
+  overflow: number;
+  /** Sequence jumps too large to bridge: the buffer restarted from the new packet. */
+  resyncs: number;
+}
+
+const EMPTY = 0;
+const BUFFERED = 1;
+const PLAYED = 2;
+/** Concealment fades over this many frames (6 dB each), then carries silence. */
+const FADE_FRAMES = 3;
+
+/** Signed distance a - b in 16-bit sequence space. */
+function seqDiff(a: number, b: number): number {
+  return (((a - b) & 0xffff) << 16) >> 16;
+}
+
+/** Mutable on the inside, readonly to callers: one result object reused by every pop(). */
+interface FrameSlot {
+  kind: JitterFrameKind;
+  payload: Uint8Array;
+  seq: number | undefined;
+}
+
+export class JitterBuffer {
+  readonly counters: JitterBufferCounters = {
+    received: 0,
+    played: 0,
+    late: 0,
+    duplicate: 0,
+    lost: 0,
+    concealed: 0,
+    reordered: 0,
+    ssrcChanges: 0,
+    overflow: 0,
+    resyncs: 0,
+  };
+
+  private readonly cap: number;
+  private readonly mask: number;
+  private readonly maxSpan: number;
+  private readonly store: Uint8Array;
+  private readonly slots: Uint8Array[] = [];
+  private readonly slotSeq: Int32Array;
+  private readonly slotState: Uint8Array;
+  private readonly silence: Uint8Array;
+  private readonly lastGood: Uint8Array;
+  private readonly concealOut: Uint8Array;
+  private readonly pcm = new Int16Array(FRAME_SAMPLES);
+  private readonly decode;
+  private readonly encode;
+  private readonly baseDepthMs: number;
+  private readonly adaptive: boolean;
+  private readonly concealFrames: number;
+  private readonly out: FrameSlot;
+
+  private depth: number;
+  private ssrc = -1;
+  private playing = false;
+  private nextSeq = 0;
+  private count = 0;
+  private anchorSeq = 0;
+  private firstArrivalMs = 0;
+  private haveHorizon = false;
+  private horizonSeq = 0;
+  private haveHighest = false;
+  private highestSeq = 0;
+  private dryFrames = 0;
+  private pendingLost = 0;
+  private concealRun = 0;
+  private haveLastGood = false;
+  // RFC 3550 A.8 interarrival jitter, in ms.
+  private jitterMs = 0;
+  private lastTransit = 0;
+  private haveTransit = false;
+
+  constructor(opts: JitterBufferOptions = {}) {
+    const codec = opts.codec ?? 'ulaw';
+    this.baseDepthMs = Math.max(FRAME_MS, opts.depthMs ?? 60);
+    this.depth = this.baseDepthMs;
+    this.adaptive = opts.adaptive ?? false;
+    this.concealFrames = Math.max(0, Math.round((opts.concealMs ?? 40) / FRAME_MS));
+    const maxDepthMs = Math.max(opts.maxDepthMs ?? Math.max(this.baseDepthMs * 4, 200), this.baseDepthMs * 3 + FRAME_MS);
+    this.maxSpan = Math.ceil(maxDepthMs / FRAME_MS);
+    let cap = 8;
+    while (cap < this.maxSpan + 1) cap <<= 1;
+    this.cap = cap;
+    this.mask = cap - 1;
+    this.store = new Uint8Array(cap * FRAME_SAMPLES);
+    for (let i = 0; i < cap; i++) this.slots.push(this.store.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
+    this.slotSeq = new Int32Array(cap).fill(-1);
+    this.slotState = new Uint8Array(cap);
+    this.silence = new Uint8Array(FRAME_SAMPLES).fill(silenceByte(codec));
+    this.lastGood = new Uint8Array(FRAME_SAMPLES);
+    this.concealOut = new Uint8Array(FRAME_SAMPLES);
+    this.decode = decoderFor(codec);
+    this.encode = encoderFor(codec);
+    this.out = { kind: 'silence', payload: this.silence, seq: undefined };
+  }
+
+  /** Playout delay in use (changes only at talk-spurt starts in adaptive mode). */
+  get depthMs(): number {
+    return this.depth;
+  }
+
+  /** Interarrival jitter estimate (RFC 3550), ms. */
+  get jitter(): number {
+    return this.jitterMs;
+  }
+
+  /** Packets held and not yet played. */
+  get buffered(): number {
+    return this.count;
+  }
+
+  push(pkt: RtpPacket, arrivalMs: number): void {
+    this.counters.received++;
+    if (pkt.ssrc !== this.ssrc) {
+      if (this.ssrc !== -1) {
+        this.counters.ssrcChanges++;
+        this.clear();
+      }
+      this.ssrc = pkt.ssrc;
+    }
+    this.updateJitter(pkt.timestamp, arrivalMs);
+    const seq = pkt.sequence;
+
+    if (this.playing) {
+      const d = seqDiff(seq, this.nextSeq);
+      if (d < 0) {
+        if (pkt.marker && this.count === 0 && this.dryFrames > 0 && -d <= this.dryFrames) {
+          // The talk-spurt we thought might continue had ended; this is the next one.
+          this.endSpurt();
+        } else {
+          this.rejectOld(seq);
+          return;
+        }
+      } else if (d >= this.maxSpan) {
+        if (d >= 2 * this.maxSpan) {
+          this.resync();
+        } else {
+          this.dropOldestUntil(seq);
+        }
+      }
+    }
+    if (!this.playing) {
+      if (this.haveHorizon) {
+        const h = seqDiff(seq, this.horizonSeq);
+        if (h < 0 && h > -this.maxSpan) {
+          this.rejectOld(seq);
+          return;
+        }
+      }
+      if (this.count === 0) {
+        this.anchorSeq = seq;
+        this.firstArrivalMs = arrivalMs;
+      } else {
+        const d = seqDiff(seq, this.anchorSeq);
+        if (d < 0) {
+          if (seqDiff(this.highestSeq, seq) >= this.maxSpan) {
+            this.resync();
+            this.anchorSeq = seq;
+            this.firstArrivalMs = arrivalMs;
+          } else this.anchorSeq = seq;
+        } else if (d >= this.maxSpan) {
+          this.resync();
+          this.anchorSeq = seq;
+          this.firstArrivalMs = arrivalMs;
+        }
+      }
+    }
+
+    const idx = seq & this.mask;
+    if (this.slotState[idx] === BUFFERED) {
+      if (this.slotSeq[idx] === seq) {
+        this.counters.duplicate++;
+        return;
+      }
+      // Only reachable through a bug in the span bookkeeping; keep memory bounded regardless.
+      this.counters.overflow++;
+      this.count--;
+    }
+    if (this.haveHighest && seqDiff(seq, this.highestSeq) < 0) this.counters.reordered++;
+    if (!this.haveHighest || seqDiff(seq, this.highestSeq) > 0) {
+      this.highestSeq = seq;
+      this.haveHighest = true;
+    }
+    const slot = this.slots[idx];
+    const p = pkt.payload;
+    if (p.length >= FRAME_SAMPLES) slot.set(p.subarray(0, FRAME_SAMPLES));
+    else {
+      slot.set(p);
+      slot.fill(this.silence[0], p.length);
+    }
+    this.slotSeq[idx] = seq;
+    this.slotState[idx] = BUFFERED;
+    this.count++;
+  }
+
+  /** The frame for this 20 ms tick. The returned object is reused by the next call. */
+  pop(nowMs: number): JitterFrame {
+    const out = this.out;
+    out.seq = undefined;
+    if (!this.playing) {
+      if (this.count > 0 && nowMs - this.firstArrivalMs >= this.depth) {
+        this.playing = true;
+        this.nextSeq = this.anchorSeq;
+        this.dryFrames = 0;
+        this.pendingLost = 0;
+        this.concealRun = 0;
+      } else {
+        out.kind = 'silence';
+        out.payload = this.silence;
+        return out;
+      }
+    }
+
+    const idx = this.nextSeq & this.mask;
+    if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === this.nextSeq) {
+      this.slotState[idx] = PLAYED;
+      this.count--;
+      this.counters.played++;
+      this.counters.lost += this.pendingLost;
+      this.pendingLost = 0;
+      this.dryFrames = 0;
+      this.concealRun = 0;
+      const slot = this.slots[idx];
+      this.lastGood.set(slot);
+      this.haveLastGood = true;
+      out.kind = 'audio';
+      out.payload = slot;
+      out.seq = this.nextSeq;
+      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      return out;
+    }
+
+    if (this.count > 0) {
+      // A hole with later packets already here: a real loss inside the talk-spurt.
+      this.counters.lost += 1 + this.pendingLost;
+      this.pendingLost = 0;
+      this.dryFrames = 0;
+    } else if (this.dryFrames < this.concealFrames) {
+      // Dry: maybe late, maybe the end of the talk-spurt. Counted as loss only if the spurt goes on.
+      this.dryFrames++;
+      this.pendingLost++;
+    } else {
+      this.endSpurt();
+      out.kind = 'silence';
+      out.payload = this.silence;
+      return out;
+    }
+    this.slotState[idx] = EMPTY;
+    this.nextSeq = (this.nextSeq + 1) & 0xffff;
+    this.counters.concealed++;
+    out.kind = 'concealed';
+    out.payload = this.conceal();
+    return out;
+  }
+
+  /** Forget everything (new stream). Counters are kept. */
+  reset(): void {
+    this.ssrc = -1;
+    this.clear();
+  }
+
+  private conceal(): Uint8Array {
+    const run = ++this.concealRun;
+    if (!this.haveLastGood || run > FADE_FRAMES) return this.silence;
+    const pcm = this.pcm;
+    this.decode(this.lastGood, pcm);
+    const shift = run; // -6 dB per concealed frame
+    for (let i = 0; i < FRAME_SAMPLES; i++) pcm[i] = pcm[i] >> shift;
+    return this.encode(pcm, this.concealOut);
+  }
+
+  private endSpurt(): void {
+    // Sequence numbers skipped while dry were never sent (silence): roll back so the next
+    // talk-spurt, which continues the numbering, is not taken for late packets.
+    this.nextSeq = (this.nextSeq - this.pendingLost) & 0xffff;
+    this.horizonSeq = this.nextSeq;
+    this.haveHorizon = true;
+    this.playing = false;
+    this.pendingLost = 0;
+    this.dryFrames = 0;
+    this.concealRun = 0;
+    if (this.adaptive) this.adaptDepth();
+  }
+
+  private rejectOld(seq: number): void {
+    const idx = seq & this.mask;
+    if (this.slotSeq[idx] === seq && this.slotState[idx] === PLAYED) this.counters.duplicate++;
+    else this.counters.late++;
+  }
+
+  /** Drop the oldest buffered audio until `seq` fits in the window. */
+  private dropOldestUntil(seq: number): void {
+    while (seqDiff(seq, this.nextSeq) >= this.maxSpan) {
+      const idx = this.nextSeq & this.mask;
+      if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === this.nextSeq) {
+        this.counters.overflow++;
+        this.count--;
+      }
+      this.slotState[idx] = EMPTY;
+      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+    }
+  }
+
+  private resync(): void {
+    this.counters.resyncs++;
+    this.clearSlots();
+    this.playing = false;
+    this.haveHorizon = false;
+    this.haveHighest = false;
+  }
+
+  private clear(): void {
+    this.clearSlots();
+    this.playing = false;
+    this.haveHorizon = false;
+    this.haveHighest = false;
+    this.haveTransit = false;
+    this.haveLastGood = false;
+    this.pendingLost = 0;
+    this.dryFrames = 0;
+    this.concealRun = 0;
+  }
+
+  private clearSlots(): void {
+    this.slotState.fill(EMPTY);
+    this.slotSeq.fill(-1);
+    this.count = 0;
+  }
+
+  private updateJitter(timestamp: number, arrivalMs: number): void {
+    // Transit in ms (8 kHz clock); only differences matter, so the 32-bit wrap is handled by |0.
+    const transit = arrivalMs - timestamp / 8;
+    if (this.haveTransit) {
+      let d = transit - this.lastTransit;
+      if (d > 2 ** 31 / 8) d -= 2 ** 32 / 8;
+      else if (d < -(2 ** 31) / 8) d += 2 ** 32 / 8;
+      this.jitterMs += (Math.abs(d) - this.jitterMs) / 16;
+    }
+    this.lastTransit = transit;
+    this.haveTransit = true;
+  }
+
+  private adaptDepth(): void {
+    const want = FRAME_MS * Math.ceil((3 * this.jitterMs) / FRAME_MS) + FRAME_MS;
+    this.depth = Math.min(this.baseDepthMs * 3, Math.max(FRAME_MS, want));
+  }
+}
