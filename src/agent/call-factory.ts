@@ -44,7 +44,6 @@ export class AgentCallFactory implements CallFactory {
     return new LlmBrain({
       model: llm,
       systemPrompt: config.agent.systemPrompt ?? defaultSystemPrompt(this.rt.campaign),
-      greeting: config.agent.greeting,
       context,
       transfers: config.transfers,
       maxTokens: config.agent.maxReplyTokens,

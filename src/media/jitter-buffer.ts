@@ -196,7 +196,7 @@ export class JitterBuffer {
         if (d >= 2 * this.maxSpan) {
           this.resync();
         } else {
-          this.dropOldestUntil(seq);
+          this.nextSeq = this.dropOldest(this.nextSeq, seq);
         }
       }
     }
@@ -219,10 +219,12 @@ export class JitterBuffer {
             this.anchorSeq = seq;
             this.firstArrivalMs = arrivalMs;
           } else this.anchorSeq = seq;
-        } else if (d >= this.maxSpan) {
+        } else if (d >= 2 * this.maxSpan) {
           this.resync();
           this.anchorSeq = seq;
           this.firstArrivalMs = arrivalMs;
+        } else if (d >= this.maxSpan) {
+          this.anchorSeq = this.dropOldest(this.anchorSeq, seq);
         }
       }
     }
@@ -349,17 +351,19 @@ export class JitterBuffer {
     else this.counters.late++;
   }
 
-  /** Drop the oldest buffered audio until `seq` fits in the window. */
-  private dropOldestUntil(seq: number): void {
-    while (seqDiff(seq, this.nextSeq) >= this.maxSpan) {
-      const idx = this.nextSeq & this.mask;
-      if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === this.nextSeq) {
+  /** Drop buffered audio from `oldest` on until `seq` fits in the window; returns the new oldest. */
+  private dropOldest(oldest: number, seq: number): number {
+    let cur = oldest;
+    while (seqDiff(seq, cur) >= this.maxSpan) {
+      const idx = cur & this.mask;
+      if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === cur) {
         this.counters.overflow++;
         this.count--;
       }
       this.slotState[idx] = EMPTY;
-      this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      cur = (cur + 1) & 0xffff;
     }
+    return cur;
   }
 
   private resync(): void {
@@ -389,7 +393,7 @@ export class JitterBuffer {
   }
 
   private updateJitter(timestamp: number, arrivalMs: number): void {
-    // Transit in ms (8 kHz clock); only differences matter, so the 32-bit wrap is handled by |0.
+    // Transit in ms (8 kHz clock); only differences matter, so a 32-bit timestamp wrap is undone below.
     const transit = arrivalMs - timestamp / 8;
     if (this.haveTransit) {
       let d = transit - this.lastTransit;

@@ -3,7 +3,9 @@
  * intents (their phrases also build the recognizer's grammar for that state), and what each intent
  * does. Loaded from YAML and validated like the config: a bad campaign fails at start, naming the key.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BridgeError } from '../../errors.ts';
@@ -88,7 +90,15 @@ export function parseCampaign(raw: unknown, source = 'campaign'): Campaign {
   return r.data;
 }
 
-export function loadCampaign(file: string): Campaign {
+/** Relative campaign paths resolve against the working directory, then the install directory (shipped campaigns). */
+export function resolveCampaignPath(file: string): string {
+  if (isAbsolute(file) || existsSync(file)) return file;
+  const shipped = resolve(dirname(fileURLToPath(import.meta.url)), '../../..', file);
+  return existsSync(shipped) ? shipped : file;
+}
+
+export function loadCampaign(path: string): Campaign {
+  const file = resolveCampaignPath(path);
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

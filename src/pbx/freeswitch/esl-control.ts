@@ -18,6 +18,7 @@ export interface EslEvent {
   readonly subclass: string | undefined;
   readonly uuid: string | undefined;
   header(name: string): string | undefined;
+  headerNames(): string[];
   readonly body: string;
 }
 
@@ -246,6 +247,7 @@ function wrapEvent(evt: EslEventRaw): EslEvent {
     subclass: evt.getHeader('Event-Subclass'),
     uuid: evt.getHeader('Unique-ID'),
     header: (name) => evt.getHeader(name),
+    headerNames: () => evt.headers.map((h) => h.name),
     body: evt.getBody() ?? '',
   };
 }

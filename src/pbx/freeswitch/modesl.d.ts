@@ -10,6 +10,7 @@ declare module 'modesl' {
     type: string;
     subclass?: string;
     body: string;
+    headers: { name: string; value: string }[];
     getHeader(name: string): string | undefined;
     getBody(): string;
     getType(): string;

@@ -5,7 +5,9 @@
  * build; its natural home is src/providers/common.ts.)
  */
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
+import WebSocket from 'ws';
 import { BridgeError, type BridgeErrorCode } from '../../errors.ts';
+import { ulawDecode, ulawEncode } from '../../media/g711.ts';
 
 /** A per-turn latency fact a provider knows (ms from request to first token / first audio / final). */
 export interface ProviderTiming {
@@ -183,38 +185,14 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
   }
 }
 
-// ---------------------------------------------------------------- G.711 µ-law (ITU-T G.711)
-
-const ULAW_DECODE = new Int16Array(256);
-for (let i = 0; i < 256; i++) {
-  const u = ~i & 0xff;
-  const t = (((u & 0x0f) << 3) + 0x84) << ((u & 0x70) >> 4);
-  ULAW_DECODE[i] = u & 0x80 ? 0x84 - t : t - 0x84;
-}
+// ---------------------------------------------------------------- G.711 µ-law (media/g711.ts)
 
 export function ulawToPcm(bytes: Uint8Array): Int16Array {
-  const out = new Int16Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) out[i] = ULAW_DECODE[bytes[i]];
-  return out;
+  return ulawDecode(bytes);
 }
 
-export function linearToUlaw(sample: number): number {
-  const BIAS = 0x84;
-  const CLIP = 32635;
-  let s = sample;
-  const sign = s < 0 ? 0x80 : 0;
-  if (s < 0) s = -s;
-  if (s > CLIP) s = CLIP;
-  s += BIAS;
-  let exponent = 7;
-  for (let mask = 0x4000; (s & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
-  const mantissa = (s >> (exponent + 3)) & 0x0f;
-  return ~(sign | (exponent << 4) | mantissa) & 0xff;
-}
-
-export function pcmToUlaw(pcm: Int16Array, out: Uint8Array = new Uint8Array(pcm.length)): Uint8Array {
-  for (let i = 0; i < pcm.length; i++) out[i] = linearToUlaw(pcm[i]);
-  return out;
+export function pcmToUlaw(pcm: Int16Array, out?: Uint8Array): Uint8Array {
+  return ulawEncode(pcm, out);
 }
 
 /** A timer that can be pushed back cheaply (one timer object per stream, not per message). */
@@ -235,4 +213,57 @@ export class Watchdog {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
   }
+}
+
+// ---------------------------------------------------------------- WebSocket connect (ws)
+
+/**
+ * Open a client WebSocket and map every way the handshake can fail: refused/unreachable ->
+ * PROVIDER_CONNECT, HTTP 401/403 -> PROVIDER_AUTH, 429 (+ Retry-After) -> PROVIDER_RATE_LIMIT,
+ * no answer within timeoutMs -> PROVIDER_CONNECT. Aborting `signal` cancels the attempt.
+ */
+export function connectWs(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  id: ProviderIdentity,
+  secret: string,
+  signal?: AbortSignal,
+): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    let settled = false;
+    const settle = (err: BridgeError | null): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      ws.off('open', onOpen);
+      if (err) {
+        ws.on('error', () => {}); // late errors from a discarded socket are expected
+        ws.terminate();
+        reject(err);
+      } else resolve(ws);
+    };
+    const onOpen = (): void => settle(null);
+    const onAbort = (): void => settle(new BridgeError('PROVIDER_CLOSED', `${id.provider}: connect cancelled`, { provider: id.provider }));
+    ws.once('open', onOpen);
+    ws.once('unexpected-response', (_req, res) => {
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | undefined);
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString('utf8').slice(0, 500)));
+      res.on('end', () => settle(httpStatusError(id, res.statusCode ?? 0, { retryAfterMs, detail: body || undefined, secret })));
+      res.on('error', () => settle(httpStatusError(id, res.statusCode ?? 0, { retryAfterMs, secret })));
+    });
+    ws.once('error', (err) => settle(connectError(id, err, secret)));
+    ws.once('close', () => settle(new BridgeError('PROVIDER_CONNECT', `${id.provider}: closed during handshake`, { provider: id.provider })));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Close a socket we own without caring what state it is in. */
+export function dropWs(ws: WebSocket, code = 1000): void {
+  ws.on('error', () => {});
+  if (ws.readyState === WebSocket.OPEN) ws.close(code);
+  else if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
 }

@@ -1,0 +1,185 @@
+/**
+ * The daemon side of the load benchmark, in its own process so its CPU, RSS and event loop are
+ * measured alone: N real agent Calls (real VAD, jitter buffer, pacer, shared Ticker), each with its
+ * own RTP socket on 127.0.0.1, with zero-latency providers. Driven by the orchestrator over IPC.
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pino from 'pino';
+import { Call, type VoiceDetector } from '../src/agent/call.ts';
+import { AudioCache } from '../src/agent/audio-cache.ts';
+import { validateConfig } from '../src/config/load.ts';
+import type { Config } from '../src/config/schema.ts';
+import { systemClock } from '../src/media/clock.ts';
+import { PortPool } from '../src/media/port-pool.ts';
+import { Ticker } from '../src/media/ticker.ts';
+import { loadBenchAudio } from './audio.ts';
+import { openBenchMedia, type BenchMedia } from './media-glue.ts';
+import type { DaemonResult, FromDaemon, ToDaemon } from './protocol.ts';
+import { BenchBrain, InstantStt, InstantTts } from './providers.ts';
+
+const MiB = 1024 * 1024;
+
+function send(msg: FromDaemon): void {
+  process.send?.(msg);
+}
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+function rssMiB(): number {
+  gc();
+  return process.memoryUsage().rss / MiB;
+}
+
+export function benchConfig(): Config {
+  return validateConfig({ agent: { maxCallSeconds: 3600 } });
+}
+
+export let vadKind: 'webrtc' | 'energy-fallback' = 'webrtc';
+
+/** The real WebRTC VAD (src/media/vad.ts); an energy VAD only while that file does not exist yet. */
+async function vadFactory(cfg: Config): Promise<() => Promise<VoiceDetector>> {
+  const path = '../src/media/vad.ts';
+  try {
+    const mod = (await import(path)) as { createVad: (c: Config['media']['vad']) => Promise<VoiceDetector> };
+    return () => mod.createVad(cfg.media.vad);
+  } catch {
+    vadKind = 'energy-fallback';
+    const { EnergyVad } = await import('./energy-vad.ts');
+    return () => Promise.resolve(new EnergyVad(cfg.media.vad.onsetMs, cfg.media.vad.hangoverMs));
+  }
+}
+
+interface Live {
+  call: Call;
+  media: BenchMedia;
+}
+
+async function main(): Promise<void> {
+  const cfg = benchConfig();
+  const audio = loadBenchAudio();
+  const logger = pino({ level: 'silent' });
+  const stt = new InstantStt();
+  const tts = new InstantTts(audio.agentGreeting, audio.agentReply);
+  const greetingCache = new AudioCache();
+  const createVad = await vadFactory(cfg);
+  const ticker = new Ticker(systemClock);
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  const live: Live[] = [];
+  const endReasons: Record<string, number> = {};
+  let callsEnded = 0;
+  let rssBaseline = rssMiB();
+  let rssSetup = 0;
+  let windowStart = 0;
+  let cpuStart = process.cpuUsage();
+  let mediaAtWindow: Record<string, number> = {};
+  let tickerAtWindow = { ...ticker.counters };
+  let calls = 0;
+  void vadKind;
+
+  const sumMedia = (): Record<string, number> => {
+    const s: Record<string, number> = {};
+    for (const l of live) for (const [k, v] of Object.entries(l.media.counters())) s[k] = (s[k] ?? 0) + v;
+    return s;
+  };
+
+  process.on('message', (msg: ToDaemon) => {
+    void (async () => {
+      try {
+        if (msg.type === 'open') {
+          calls = msg.calls;
+          rssBaseline = rssMiB();
+          const pool = new PortPool(msg.portMin, msg.portMax);
+          for (let i = 0; i < msg.calls; i++) {
+            const call = new Call(`bench-${i}`, { pbx: 'sim', fields: {} }, {
+              agent: cfg.agent,
+              vad: cfg.media.vad,
+              transfers: cfg.transfers,
+              clock: systemClock,
+              logger,
+              brain: new BenchBrain(),
+              stt,
+              tts,
+              createVad,
+              greetingCache,
+            });
+            call.on('ended', (rec) => {
+              callsEnded++;
+              const r = rec.endReason ?? 'unknown';
+              endReasons[r] = (endReasons[r] ?? 0) + 1;
+            });
+            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs });
+            live.push({ call, media });
+          }
+          rssSetup = rssMiB();
+          send({ type: 'ready', ports: live.map((l) => l.media.localPort), rssSetupMiB: rssSetup });
+        } else if (msg.type === 'start') {
+          ticker.start();
+          await Promise.all(live.map((l) => l.call.start()));
+        } else if (msg.type === 'measure') {
+          windowStart = performance.now();
+          cpuStart = process.cpuUsage();
+          mediaAtWindow = sumMedia();
+          tickerAtWindow = { ...ticker.counters };
+          for (const l of live) {
+            l.call.record.metrics.turnLatencyMs.length = 0;
+            l.call.record.metrics.bargeInStopMs.length = 0;
+          }
+          loop.enable();
+          loop.reset();
+        } else if (msg.type === 'stop') {
+          const windowMs = performance.now() - windowStart;
+          const cpu = process.cpuUsage(cpuStart);
+          loop.disable();
+          const mediaNow = sumMedia();
+          const media: Record<string, number> = {};
+          for (const [k, v] of Object.entries(mediaNow)) media[k] = v - (mediaAtWindow[k] ?? 0);
+          for (const [k, v] of Object.entries(mediaNow)) media[`total_${k}`] = v;
+          const t = ticker.counters;
+          const callTurnLatencyMs = live.flatMap((l) => l.call.record.metrics.turnLatencyMs);
+          const callBargeInStopMs = live.flatMap((l) => l.call.record.metrics.bargeInStopMs);
+          const rssLive = rssMiB();
+          const heapUsedMiB = process.memoryUsage().heapUsed / MiB;
+          ticker.stop();
+          for (const l of live) l.call.end('shutdown');
+          await Promise.all(live.map((l) => l.media.close()));
+          await new Promise((r) => setTimeout(r, 50));
+          const result: DaemonResult = {
+            calls,
+            vad: vadKind,
+            opened: live.length,
+            windowMs,
+            cpuUserMs: cpu.user / 1000,
+            cpuSystemMs: cpu.system / 1000,
+            rssBaselineMiB: rssBaseline,
+            rssSetupMiB: rssSetup,
+            rssLiveMiB: rssLive,
+            heapUsedMiB,
+            eventLoopP50Ms: loop.percentile(50) / 1e6,
+            eventLoopP99Ms: loop.percentile(99) / 1e6,
+            eventLoopMaxMs: loop.max / 1e6,
+            media,
+            ticker: {
+              ticks: t.ticks - tickerAtWindow.ticks,
+              lateTicks: t.lateTicks - tickerAtWindow.lateTicks,
+              skippedTicks: t.skippedTicks - tickerAtWindow.skippedTicks,
+              errors: t.errors - tickerAtWindow.errors,
+            },
+            callTurnLatencyMs,
+            callBargeInStopMs,
+            callsEnded,
+            endReasons,
+            activeHandlesAfterClose: (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length,
+          };
+          send({ type: 'result', result });
+          process.disconnect?.();
+        }
+      } catch (err) {
+        send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      }
+    })();
+  });
+}
+
+void main();

@@ -1,0 +1,77 @@
+/** IPC messages between the bench orchestrator and its two children (daemon side, caller side). */
+import type { Histogram } from './stats.ts';
+
+type SparseHistogram = ReturnType<Histogram['toSparse']>;
+
+// ------------------------------------------------------------------ daemon child
+
+export type ToDaemon =
+  | { type: 'open'; calls: number; portMin: number; portMax: number; profile?: boolean }
+  | { type: 'start' }
+  | { type: 'measure' }
+  | { type: 'stop' };
+
+export interface DaemonResult {
+  calls: number;
+  vad: string;
+  opened: number;
+  windowMs: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  rssBaselineMiB: number;
+  rssSetupMiB: number;
+  rssLiveMiB: number;
+  heapUsedMiB: number;
+  eventLoopP50Ms: number;
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+  /** Summed media counters over all calls (window only). */
+  media: Record<string, number>;
+  ticker: { ticks: number; lateTicks: number; skippedTicks: number; errors: number };
+  /** The Call's own metrics (call time): turn latency and barge-in stop, all turns in the window. */
+  callTurnLatencyMs: number[];
+  callBargeInStopMs: number[];
+  callsEnded: number;
+  endReasons: Record<string, number>;
+  /** Handles after closing everything (leak check). */
+  activeHandlesAfterClose: number;
+}
+
+export type FromDaemon =
+  | { type: 'ready'; ports: number[]; rssSetupMiB: number }
+  | { type: 'result'; result: DaemonResult }
+  | { type: 'error'; message: string };
+
+// ------------------------------------------------------------------ caller child
+
+export type ToCaller =
+  | { type: 'open'; daemonPorts: number[]; seed: number }
+  | { type: 'measure' }
+  | { type: 'stop' };
+
+export interface CallerResult {
+  callers: number;
+  windowMs: number;
+  sent: number;
+  received: number;
+  /** |inter-arrival - 20 ms| of consecutive agent packets within a talk-spurt. */
+  jitterDev: SparseHistogram;
+  /** Raw inter-arrival of consecutive packets within a talk-spurt. */
+  interval: SparseHistogram;
+  /** Caller's last voiced frame sent -> first reply packet received. */
+  turnLatencyMs: number[];
+  /** Caller speech onset sent -> last agent packet received. */
+  bargeInStopMs: number[];
+  bargeInNotStopped: number;
+  turnTimeouts: number;
+  /** Sequence gaps seen at the caller inside talk-spurts (loopback loss or daemon skips). */
+  seqGaps: number;
+  eventLoopP99Ms: number;
+  cpuUserMs: number;
+  cpuSystemMs: number;
+}
+
+export type FromCaller =
+  | { type: 'ready' }
+  | { type: 'result'; result: CallerResult }
+  | { type: 'error'; message: string };

@@ -1,0 +1,84 @@
+/**
+ * Entry for the daemon's `serve` command: start the ARI adapter from config.
+ *
+ *   const handle = await startAsteriskAdapter(config, { callFactory, logger, ticker, portPool, vicidial });
+ *   handle.state; handle.counters(); await handle.close();
+ *
+ * Resolves after the first connection attempt settled: connected, or Asterisk not reachable yet (it
+ * keeps retrying in the background; `ready` resolves when it connects). Rejects on wrong ARI
+ * credentials (PBX_AUTH) or an Asterisk without ExternalMedia (PBX_VERSION).
+ */
+import pino from 'pino';
+import type { CallFactory } from '../../agent/call-port.ts';
+import type { Config } from '../../config/schema.ts';
+import { BridgeError } from '../../errors.ts';
+import type { Clock } from '../../media/clock.ts';
+import type { PortPool } from '../../media/port-pool.ts';
+import type { Ticker } from '../../media/ticker.ts';
+import type { Vicidial } from '../../vicidial/action-sink.ts';
+import { AsteriskAdapter } from './adapter.ts';
+import type { AdapterCounters } from './asterisk-call.ts';
+import type { ConnectionState } from './ari-connection.ts';
+import type { MediaBinder } from './media-binding.ts';
+import { rtpMediaBinder } from './media-rtp-binder.ts';
+
+export interface AsteriskDeps {
+  readonly callFactory: CallFactory;
+  readonly logger?: pino.Logger;
+  readonly ticker: Ticker;
+  readonly portPool: PortPool;
+  readonly vicidial?: Vicidial;
+  /** Default: RtpMediaSession on portPool/ticker (media-rtp-binder.ts). */
+  readonly media?: MediaBinder;
+  readonly clock?: Clock;
+}
+
+export interface AsteriskHandle {
+  readonly adapter: AsteriskAdapter;
+  readonly state: ConnectionState;
+  /** Resolves on the first successful connection. */
+  readonly ready: Promise<void>;
+  counters(): AdapterCounters;
+  close(): Promise<void>;
+}
+
+export type AsteriskAppConfig = Pick<Config, 'asterisk' | 'transfers' | 'agent' | 'media'>;
+
+export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: AsteriskDeps): Promise<AsteriskHandle> {
+  if (!config.asterisk) throw new BridgeError('CONFIG_INVALID', 'asterisk section missing: set asterisk.url, username and password', {});
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const media =
+    deps.media ??
+    rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, logger });
+  const adapter = new AsteriskAdapter({
+    config: config.asterisk,
+    transfers: config.transfers,
+    maxCallSeconds: config.agent.maxCallSeconds,
+    callFactory: deps.callFactory,
+    media,
+    vicidial: deps.vicidial,
+    clock: deps.clock,
+    logger,
+  });
+  const ready = adapter.start();
+  // Fatal errors surface now; "not reachable yet" lets the daemon start and keep retrying.
+  const first = await Promise.race([
+    ready.then(() => 'connected' as const),
+    new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), config.asterisk!.requestTimeoutMs + 500).unref()),
+  ]);
+  if (first === 'pending') logger.warn({ url: config.asterisk.url }, 'Asterisk ARI not reachable yet; retrying in the background');
+  ready.catch(() => undefined);
+  return {
+    adapter,
+    get state() {
+      return adapter.state;
+    },
+    ready,
+    counters: () => adapter.snapshot(),
+    close: () => adapter.close(),
+  };
+}
+
+export { AsteriskAdapter } from './adapter.ts';
+export type { AdapterCounters } from './asterisk-call.ts';
+export type { MediaBinder, CallMediaBinding } from './media-binding.ts';

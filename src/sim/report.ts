@@ -1,0 +1,30 @@
+/** The simulator's printout: both sides' transcript, latencies, barge-in, recognition check. */
+import type { CallRecord } from '../agent/call-record.ts';
+import type { SimulationSummary } from './simulate.ts';
+
+export function formatSimulation(r: CallRecord & { simulation: SimulationSummary }): string {
+  const s = r.simulation;
+  const lines: string[] = [];
+  const t = (ms: number) => `${(ms / 1000).toFixed(2).padStart(6)}s`;
+  lines.push('', `call ${r.callId}: ${r.endReason ?? '?'}${r.endDetail ? ` (${r.endDetail})` : ''}, disposition ${r.disposition ?? '-'}, ${(s.durationMs / 1000).toFixed(1)} s`, '', 'transcript (as the agent heard and said it):');
+  for (const e of r.transcript) {
+    const who = e.role === 'agent' ? 'AGENT ' : 'CALLER';
+    const cut = e.interrupted ? `  [interrupted; meant: "${e.intendedText}"]` : '';
+    lines.push(`  ${t(e.startMs)} ${who} ${e.text}${cut}`);
+  }
+  lines.push('', 'recognition (what the caller said -> what the agent understood):');
+  for (const l of s.callerLines) {
+    const ok = l.heard !== null && normalize(l.heard) === normalize(l.said);
+    lines.push(`  ${t(l.atMs)} ${ok ? 'OK  ' : 'MISS'} "${l.said}" -> ${l.heard === null ? '(no turn)' : `"${l.heard}"`}${l.bargeIn ? '  (barge-in)' : ''}`);
+  }
+  for (const d of s.digits) lines.push(`  ${t(d.atMs)} DTMF ${d.digit}`);
+  const actions = r.actions.map((a) => a.action.type + ('status' in a.action ? `=${a.action.status}` : 'target' in a.action ? `=${a.action.target}` : '')).join(', ');
+  lines.push('', `actions: ${actions || '-'}`);
+  lines.push(`turn latency, end of caller speech -> first agent audio (at the caller's ear): ${s.turnLatencyMs.map((x) => `${x} ms`).join(', ') || '-'}`);
+  lines.push(`barge-in, caller speech onset -> agent audio stopped (at the caller's ear): ${s.bargeInStopMs.map((x) => `${x} ms`).join(', ') || '-'}`);
+  return lines.join('\n') + '\n';
+}
+
+function normalize(x: string): string {
+  return x.toLowerCase().replace(/[^a-z0-9 ]/g, '').trim();
+}

@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { ulawDecode, ulawEncode } from '../../src/media/g711.ts';
+import { JitterBuffer, type JitterFrameKind } from '../../src/media/jitter-buffer.ts';
+import type { RtpPacket } from '../../src/media/rtp-packet.ts';
+
+const SSRC = 0x1497dece;
+
+/** Payload whose first byte identifies the packet (seq & 0x7f, never 0xff = silence). */
+function pkt(seq: number, opts: { ts?: number; ssrc?: number; marker?: boolean; len?: number } = {}): RtpPacket {
+  const payload = new Uint8Array(opts.len ?? 160).fill(seq & 0x7f);
+  return {
+    version: 2,
+    padding: false,
+    marker: opts.marker ?? false,
+    payloadType: 0,
+    sequence: seq & 0xffff,
+    timestamp: (opts.ts ?? seq * 160) >>> 0,
+    ssrc: opts.ssrc ?? SSRC,
+    csrcs: [],
+    payload,
+  };
+}
+
+interface Out {
+  kind: JitterFrameKind;
+  seq?: number;
+  first: number;
+}
+
+/** Pop `n` frames at 20 ms steps from `t0`. */
+function drain(jb: JitterBuffer, t0: number, n: number): Out[] {
+  const res: Out[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = jb.pop(t0 + i * 20);
+    expect(f.payload.length).toBe(160);
+    res.push({ kind: f.kind, seq: f.seq, first: f.payload[0] });
+  }
+  return res;
+}
+
+const kinds = (o: Out[]): string => o.map((x) => x.kind[0]).join('');
+const seqs = (o: Out[]): (number | undefined)[] => o.filter((x) => x.kind === 'audio').map((x) => x.seq);
+
+describe('JitterBuffer', () => {
+  it('holds a talk-spurt for depthMs, then plays in order, one frame per pop', () => {
+    const jb = new JitterBuffer({ depthMs: 60 });
+    for (let i = 0; i < 5; i++) jb.push(pkt(100 + i), i * 20);
+    const out = drain(jb, 20, 7);
+    expect(kinds(out)).toBe('ssaaaaa');
+    expect(seqs(out)).toEqual([100, 101, 102, 103, 104]);
+    expect(out[2].first).toBe(100 & 0x7f);
+    expect(jb.counters).toMatchObject({ received: 5, played: 5, lost: 0, late: 0 });
+  });
+
+  it('reorders by sequence number', () => {
+    const jb = new JitterBuffer({ depthMs: 60 });
+    for (const [s, t] of [
+      [10, 0],
+      [12, 20],
+      [11, 25],
+      [14, 40],
+      [13, 45],
+    ]) jb.push(pkt(s), t);
+    expect(seqs(drain(jb, 60, 5))).toEqual([10, 11, 12, 13, 14]);
+    expect(jb.counters.reordered).toBe(2);
+    expect(jb.counters.lost).toBe(0);
+  });
+
+  it('packets reordered before the first one still play (anchor moves back)', () => {
+    const jb = new JitterBuffer({ depthMs: 40 });
+    jb.push(pkt(51), 0);
+    jb.push(pkt(50), 5);
+    expect(seqs(drain(jb, 40, 2))).toEqual([50, 51]);
+  });
+
+  it('drops duplicates, buffered or already played', () => {
+    const jb = new JitterBuffer({ depthMs: 40 });
+    jb.push(pkt(1), 0);
+    jb.push(pkt(1), 1);
+    jb.push(pkt(2), 20);
+    drain(jb, 40, 1); // plays 1
+    jb.push(pkt(1), 41);
+    expect(seqs(drain(jb, 60, 1))).toEqual([2]);
+    expect(jb.counters.duplicate).toBe(2);
+    expect(jb.counters.late).toBe(0);
+  });
+
+  it('conceals a loss inside a talk-spurt and counts it; the straggler is late', () => {
+    const jb = new JitterBuffer({ depthMs: 40 });
+    for (const s of [1, 2, 4, 5]) jb.push(pkt(s), s * 20);
+    const out = drain(jb, 60, 4);
+    expect(kinds(out)).toBe('aaca');
+    expect(seqs(out)).toEqual([1, 2, 4]);
+    jb.push(pkt(3), 125);
+    expect(jb.counters).toMatchObject({ lost: 1, concealed: 1, late: 1 });
+  });
+
+  it('concealment repeats the last frame 6 dB down, fading to silence', () => {
+    const jb = new JitterBuffer({ depthMs: 20 });
+    const loud = new Int16Array(160).fill(16000);
+    const p = pkt(1);
+    ulawEncode(loud, p.payload as Uint8Array);
+    jb.push(p, 0);
+    for (let s = 7; s < 9; s++) jb.push(pkt(s), 0); // seq 2..6 missing
+    const levels: number[] = [];
+    const kindsSeen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const f = jb.pop(20 + 20 * i);
+      kindsSeen.push(f.kind);
+      levels.push(ulawDecode(f.payload)[0]);
+    }
+    expect(kindsSeen).toEqual(['audio', 'concealed', 'concealed', 'concealed', 'concealed', 'concealed']);
+    expect(levels[1]).toBeGreaterThan(7000);
+    expect(levels[1]).toBeLessThan(9000);
+    expect(levels[2]).toBeGreaterThan(3500);
+    expect(levels[2]).toBeLessThan(4500);
+    expect(levels[4]).toBe(0);
+    expect(jb.counters.lost).toBe(5);
+  });
+
+  it('end of talk-spurt (Asterisk sends nothing in silence): brief conceal, then silence, no loss counted', () => {
+    const jb = new JitterBuffer({ depthMs: 40, concealMs: 40 });
+    for (let i = 0; i < 3; i++) jb.push(pkt(200 + i, { ts: 160 * (i + 1) }), i * 20);
+    const a = drain(jb, 40, 10);
+    expect(kinds(a)).toBe('aaaccsssss');
+    // 2 s later the next talk-spurt continues the sequence numbers, timestamp jumped, marker set.
+    for (let i = 0; i < 3; i++) jb.push(pkt(203 + i, { ts: 16640 + 160 * i, marker: i === 0 }), 2060 + i * 20);
+    const b = drain(jb, 2080, 5);
+    expect(kinds(b)).toBe('saaac');
+    expect(seqs(b)).toEqual([203, 204, 205]);
+    expect(jb.counters).toMatchObject({ lost: 0, late: 0, played: 6 });
+  });
+
+  it('a packet that is only late (within concealMs) is treated as lost; the spurt continues', () => {
+    const jb = new JitterBuffer({ depthMs: 20, concealMs: 40 });
+    jb.push(pkt(1), 0);
+    const out = [...drain(jb, 20, 2)]; // audio 1, then dry -> conceal 2
+    jb.push(pkt(2), 45); // too late
+    jb.push(pkt(3), 50);
+    out.push(...drain(jb, 60, 1));
+    expect(kinds(out)).toBe('aca');
+    expect(seqs(out)).toEqual([1, 3]);
+    expect(jb.counters).toMatchObject({ lost: 1, late: 1 });
+  });
+
+  it('marker packet during the dry conceal window starts a new talk-spurt instead of being late', () => {
+    const jb = new JitterBuffer({ depthMs: 20, concealMs: 40 });
+    jb.push(pkt(1), 0);
+    drain(jb, 20, 2); // audio, concealed (seq 2 skipped)
+    jb.push(pkt(2, { ts: 8000, marker: true }), 45);
+    const out = drain(jb, 60, 3);
+    expect(seqs(out)).toEqual([2]);
+    expect(jb.counters.late).toBe(0);
+    expect(jb.counters.lost).toBe(0);
+  });
+
+  it('sequence wrap-around 65535 -> 0', () => {
+    const jb = new JitterBuffer({ depthMs: 40 });
+    const order = [65533, 65535, 65534, 0, 2, 1, 3];
+    order.forEach((s, i) => jb.push(pkt(s), i * 20));
+    const out = drain(jb, 40, 7);
+    expect(seqs(out)).toEqual([65533, 65534, 65535, 0, 1, 2, 3]);
+    expect(jb.counters).toMatchObject({ lost: 0, late: 0 });
+    jb.push(pkt(65535), 200); // an old packet after the wrap is late/duplicate, not "far ahead"
+    expect(jb.counters.duplicate + jb.counters.late).toBe(1);
+    expect(jb.counters.resyncs).toBe(0);
+  });
+
+  it('SSRC change resets the buffer and plays the new stream', () => {
+    const jb = new JitterBuffer({ depthMs: 40 });
+    for (let i = 0; i < 3; i++) jb.push(pkt(1000 + i), i * 20);
+    drain(jb, 40, 2);
+    for (let i = 0; i < 3; i++) jb.push(pkt(5 + i, { ssrc: 99 }), 80 + i * 20);
+    const out = drain(jb, 80, 5);
+    expect(seqs(out)).toEqual([5, 6, 7]);
+    expect(jb.counters.ssrcChanges).toBe(1);
+    expect(jb.counters.late).toBe(0);
+  });
+
+  it('memory is bounded: a flood without pops drops the oldest (counted)', () => {
+    const jb = new JitterBuffer({ depthMs: 60, maxDepthMs: 200 });
+    jb.pop(0);
+    for (let i = 0; i < 500; i++) jb.push(pkt(i), 0);
+    expect(jb.buffered).toBeLessThanOrEqual(10);
+    drain(jb, 100, 1);
+    for (let i = 500; i < 600; i++) jb.push(pkt(i), 120);
+    expect(jb.buffered).toBeLessThanOrEqual(10);
+    expect(jb.counters.overflow).toBeGreaterThan(550);
+    expect(jb.counters.resyncs).toBe(0);
+  });
+
+  it('a huge sequence jump restarts cleanly', () => {
+    const jb = new JitterBuffer({ depthMs: 20 });
+    jb.push(pkt(10), 0);
+    drain(jb, 20, 1);
+    jb.push(pkt(30000), 30);
+    const out = drain(jb, 40, 3);
+    expect(seqs(out)).toEqual([30000]);
+    expect(jb.counters.resyncs).toBe(1);
+  });
+
+  it('pads a short final packet with silence', () => {
+    const jb = new JitterBuffer({ depthMs: 20 });
+    jb.push(pkt(1, { len: 104 }), 0);
+    const f = jb.pop(20);
+    expect(f.kind).toBe('audio');
+    expect(f.payload[103]).toBe(1);
+    expect(f.payload[104]).toBe(0xff);
+  });
+
+  it('with +-15 ms network jitter and 60 ms depth nothing is lost or concealed', () => {
+    const jb = new JitterBuffer({ depthMs: 60 });
+    let seed = 7;
+    const rnd = (): number => ((seed = (seed * 48271) % 2147483647) / 2147483647) * 30 - 15;
+    const arrivals = Array.from({ length: 300 }, (_, i) => ({ seq: i, t: 1000 + i * 20 + rnd() }));
+    arrivals.sort((a, b) => a.t - b.t);
+    let k = 0;
+    const out: Out[] = [];
+    for (let tick = 0; tick < 320; tick++) {
+      const now = 1000 + tick * 20;
+      while (k < arrivals.length && arrivals[k].t <= now) jb.push(pkt(arrivals[k].seq), arrivals[k++].t);
+      const f = jb.pop(now);
+      out.push({ kind: f.kind, seq: f.seq, first: f.payload[0] });
+    }
+    expect(seqs(out)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+    expect(jb.counters).toMatchObject({ lost: 0, late: 0, concealed: 2 }); // 2 = the tail after the last packet
+    expect(jb.jitter).toBeGreaterThan(3);
+  });
+
+  it('adaptive depth grows with measured jitter (applied at the next talk-spurt)', () => {
+    const jb = new JitterBuffer({ depthMs: 40, adaptive: true });
+    expect(jb.depthMs).toBe(40);
+    // Alternating early/late arrivals: ~30 ms jitter.
+    for (let i = 0; i < 50; i++) jb.push(pkt(i), i * 20 + (i % 2 ? 35 : 0));
+    for (let i = 0; i < 60; i++) jb.pop(40 + i * 20);
+    expect(jb.depthMs).toBeGreaterThan(40);
+    expect(jb.depthMs).toBeLessThanOrEqual(120);
+    const calm = new JitterBuffer({ depthMs: 60, adaptive: true });
+    for (let i = 0; i < 50; i++) calm.push(pkt(i), i * 20);
+    for (let i = 0; i < 60; i++) calm.pop(60 + i * 20);
+    expect(calm.depthMs).toBe(20);
+  });
+});
