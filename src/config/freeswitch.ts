@@ -41,15 +41,24 @@ export const freeswitchSchema = z
       })
       .strict()
       .default({}),
-    /** stream-audio playback chunking: first chunk small (first words out fast), later ones per chunkMs. */
+    /**
+     * stream-audio chunking. Audio is pulled at the pace it is spoken, so chunk k can be broadcast no
+     * earlier than its own length after chunk k-1: the head start the first chunk gives (firstChunkMs -
+     * chunkMs) is all that absorbs jitter in the file + event + broadcast round trip. Later chunks must
+     * therefore be SMALLER than the first (see freeswitch-conf/README.md).
+     */
     streamAudio: z
       .object({
-        firstChunkMs: z.number().int().min(20).max(2000).multipleOf(20).default(100),
-        chunkMs: z.number().int().min(20).max(5000).multipleOf(20).default(100),
+        firstChunkMs: z.number().int().min(40).max(2000).multipleOf(20).default(120),
+        chunkMs: z.number().int().min(20).max(2000).multipleOf(20).default(80),
         /** Where mod_audio_stream writes its files, for cleanup checks only (FreeSWITCH deletes them on stop). */
         tempDir: z.string().default('/tmp'),
       })
       .strict()
+      .refine((c) => c.chunkMs <= c.firstChunkMs - 20, {
+        message: 'chunkMs must be at least 20 ms below firstChunkMs, or chunks after the first play with gaps',
+        path: ['chunkMs'],
+      })
       .default({}),
     /** unicast playback: UDP sockets. */
     unicast: z

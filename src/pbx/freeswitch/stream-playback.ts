@@ -7,8 +7,11 @@
  * queue; play events still in flight for chunks sent before the break are skipped.
  *
  * Chunking: frames arrive at the 20 ms pace the agent speaks, so a chunk costs its own length in
- * waiting. The first chunk of each talk-spurt is small (first words out fast); later chunks follow
- * `chunkMs`. A talk-spurt's tail (pullOutbound -> null) is sent at once.
+ * waiting, and chunk k is ready exactly when chunk k-1 would finish if both had the same length. The
+ * first chunk of a talk-spurt (firstChunkMs) therefore sets the only safety margin: later chunks
+ * (chunkMs) are smaller, and every chunk k plays gap-free while its round trip is no more than
+ * (firstChunkMs - chunkMs) slower than the first one's. A talk-spurt's tail (pullOutbound -> null)
+ * is sent at once.
  */
 import type pino from 'pino';
 import { FRAME_SAMPLES, type Pcm } from '../../media/audio-frame.ts';

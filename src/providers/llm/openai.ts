@@ -11,7 +11,7 @@
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import pino from 'pino';
-import { isBridgeError } from '../../errors.ts';
+import { BridgeError, isBridgeError } from '../../errors.ts';
 import type { OpenAiLlmConfig } from '../../config/providers.ts';
 import type { ChatMessage, LanguageModel, LlmChunk, LlmRequest, RawToolCall } from '../types.ts';
 import {
@@ -89,8 +89,10 @@ export class OpenAiLlm implements LanguageModel {
     try {
       watchdog.arm();
       const stream = await client.chat.completions.create(body, { signal: ac.signal, timeout: this.cfg.connectTimeoutMs + this.cfg.stallSeconds * 1000 });
+      let finished = false;
       for await (const chunk of stream) {
         watchdog.arm();
+        if (chunk?.choices?.[0]?.finish_reason) finished = true;
         for (const out of this.translate(chunk, partial)) {
           if (!firstToken && out.type !== 'usage') {
             firstToken = true;
@@ -102,6 +104,9 @@ export class OpenAiLlm implements LanguageModel {
       // The SDK ends iteration quietly when its signal aborts: tell a stall from a barge-in here.
       if (stalled) throw stallError(this.id, this.cfg.stallSeconds, 'streamed tokens');
       if (req.signal.aborted) return;
+      // No finish_reason = the body was cut short (the SDK ends quietly when the socket closes at a
+      // chunk boundary): half a reply must not pass for a whole one.
+      if (!finished) throw new BridgeError('PROVIDER_CLOSED', `${this.id.provider}: stream ended before finish_reason`, { provider: this.id.provider });
       for (const call of drain(partial)) yield { type: 'tool-call', call };
       this.onTiming?.({ role: 'llm', provider: this.name, callId: req.callId, metric: 'total', ms: performance.now() - started });
     } catch (err) {

@@ -118,7 +118,10 @@ export class OpenAiTestServer {
     for (let i = 0; i < script.steps.length; i++) {
       if (res.destroyed) return;
       if (script.stallAfter === i) return; // hold the response open, send nothing more
-      if (script.disconnectAfter === i) return void res.socket?.destroy();
+      if (script.disconnectAfter === i) {
+        await sleep(30); // let what was sent reach the client first
+        return void res.socket?.destroy();
+      }
       if (script.malformedAfter === i) {
         res.write('data: {"id": "chatcmpl-broken", "choices": [\n\n');
         continue;

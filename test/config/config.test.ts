@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, validateConfig } from '../../src/config/load.ts';
+import { isBridgeError } from '../../src/errors.ts';
+
+describe('config', () => {
+  it('has working defaults (embedded providers, no PBX)', () => {
+    const c = validateConfig({});
+    expect(c.providers.stt[0].type).toBe('embedded');
+    expect(c.media.jitterBufferMs).toBe(60);
+    expect(Object.isFrozen(c.media)).toBe(true);
+  });
+
+  it('rejects an invalid value naming the key, the value and the expectation', () => {
+    try {
+      validateConfig({ agent: { bargeIn: { confirmMs: 5 } } });
+      expect.unreachable();
+    } catch (err) {
+      expect(isBridgeError(err, 'CONFIG_INVALID')).toBe(true);
+      expect((err as Error).message).toMatch(/agent\.bargeIn\.confirmMs = 5: .*greater than or equal to 20/);
+    }
+  });
+
+  it('rejects unknown keys and an inverted port range', () => {
+    expect(() => validateConfig({ media: { rtpPortMin: 5000, rtpPortMax: 4000 } })).toThrow(/media\.rtpPortMax/);
+    expect(() => validateConfig({ agnet: {} })).toThrow(/agnet/);
+  });
+
+  it('never prints a secret value in a validation error', () => {
+    try {
+      validateConfig({ asterisk: { url: 'not a url', username: 'u', password: 12345 } });
+      expect.unreachable();
+    } catch (err) {
+      expect((err as Error).message).toContain('asterisk.password = <redacted>');
+      expect((err as Error).message).not.toContain('12345');
+    }
+  });
+
+  it('reads YAML and applies environment overrides', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, 'media:\n  jitterBufferMs: 80\n');
+    const c = loadConfig({ file, env: { AI_BRIDGE__MEDIA__JITTER_BUFFER_MS: '100', AI_BRIDGE__AGENT__BARGE_IN__CONFIRM_MS: '150' } });
+    expect(c.media.jitterBufferMs).toBe(100);
+    expect(c.agent.bargeIn.confirmMs).toBe(150);
+  });
+
+  it('reports a missing file and broken YAML clearly', () => {
+    expect(() => loadConfig({ file: '/nonexistent/x.yaml' })).toThrow(/config file not found/);
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'media: [unclosed\n');
+    expect(() => loadConfig({ file })).toThrow(/not valid YAML/);
+  });
+});
