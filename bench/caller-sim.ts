@@ -76,6 +76,7 @@ async function main(): Promise<void> {
   let bargeInNotStopped = 0;
   let turnTimeouts = 0;
   let sent = 0;
+  let sentTotal = 0;
   let received = 0;
   let seqGaps = 0;
 
@@ -155,7 +156,7 @@ async function main(): Promise<void> {
           break;
       }
       // -------- send one frame
-      let payload = silence;
+      let payload: Uint8Array = silence;
       if (c.mode === 'speaking' || c.mode === 'barging') {
         const frames = audio.callerFrames[c.utt];
         payload = frames[c.uttFrame];
@@ -181,6 +182,7 @@ async function main(): Promise<void> {
       c.seq = (c.seq + 1) & 0xffff;
       c.ts = (c.ts + FRAME_SAMPLES) >>> 0;
       c.sock.send(buf, c.port, '127.0.0.1');
+      sentTotal++;
       if (measuring) sent++;
     }
   }
@@ -244,6 +246,7 @@ async function main(): Promise<void> {
             callers: callers.length,
             windowMs,
             sent,
+            sentTotal,
             received,
             jitterDev: jitterDev.toSparse(),
             interval: interval.toSparse(),

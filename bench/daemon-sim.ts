@@ -7,7 +7,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import { Call, type VoiceDetector } from '../src/agent/call.ts';
 import { AudioCache } from '../src/agent/audio-cache.ts';
-import { validateConfig } from '../src/config/load.ts';
+import { benchConfig } from './bench-config.ts';
 import type { Config } from '../src/config/schema.ts';
 import { systemClock } from '../src/media/clock.ts';
 import { PortPool } from '../src/media/port-pool.ts';
@@ -16,6 +16,7 @@ import { loadBenchAudio } from './audio.ts';
 import { openBenchMedia, type BenchMedia } from './media-glue.ts';
 import type { DaemonResult, FromDaemon, ToDaemon } from './protocol.ts';
 import { BenchBrain, InstantStt, InstantTts } from './providers.ts';
+import { Histogram } from './stats.ts';
 
 const MiB = 1024 * 1024;
 
@@ -32,23 +33,11 @@ function rssMiB(): number {
   return process.memoryUsage().rss / MiB;
 }
 
-export function benchConfig(): Config {
-  return validateConfig({ agent: { maxCallSeconds: 3600 } });
-}
-
-export let vadKind: 'webrtc' | 'energy-fallback' = 'webrtc';
-
-/** The real WebRTC VAD (src/media/vad.ts); an energy VAD only while that file does not exist yet. */
+/** The real WebRTC VAD (src/media/vad.ts). */
+const vadKind = 'webrtc';
 async function vadFactory(cfg: Config): Promise<() => Promise<VoiceDetector>> {
-  const path = '../src/media/vad.ts';
-  try {
-    const mod = (await import(path)) as { createVad: (c: Config['media']['vad']) => Promise<VoiceDetector> };
-    return () => mod.createVad(cfg.media.vad);
-  } catch {
-    vadKind = 'energy-fallback';
-    const { EnergyVad } = await import('./energy-vad.ts');
-    return () => Promise.resolve(new EnergyVad(cfg.media.vad.onsetMs, cfg.media.vad.hangoverMs));
-  }
+  const { createVad } = await import('../src/media/vad.ts');
+  return () => createVad(cfg.media.vad);
 }
 
 interface Live {
@@ -76,7 +65,11 @@ async function main(): Promise<void> {
   let mediaAtWindow: Record<string, number> = {};
   let tickerAtWindow = { ...ticker.counters };
   let calls = 0;
-  void vadKind;
+  let measuring = false;
+  let lastTickStart = 0;
+  let lastTickEnd = 0;
+  const sendJitter = new Histogram(0.01, 200);
+  const tickWork = new Histogram(0.01, 200);
 
   const sumMedia = (): Record<string, number> => {
     const s: Record<string, number> = {};
@@ -91,6 +84,13 @@ async function main(): Promise<void> {
           calls = msg.calls;
           rssBaseline = rssMiB();
           const pool = new PortPool(msg.portMin, msg.portMax);
+          // Send-time probes around every call's tick work: the first and the last call of a tick
+          // send within [tickStart, tickEnd], so these bound each call's outbound interval at the socket.
+          ticker.add(() => {
+            const now = performance.now();
+            if (measuring && lastTickStart > 0) sendJitter.add(Math.abs(now - lastTickStart - 20));
+            lastTickStart = now;
+          });
           for (let i = 0; i < msg.calls; i++) {
             const call = new Call(`bench-${i}`, { pbx: 'sim', fields: {} }, {
               agent: cfg.agent,
@@ -112,6 +112,12 @@ async function main(): Promise<void> {
             const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs });
             live.push({ call, media });
           }
+          ticker.add(() => {
+            const now = performance.now();
+            if (measuring && lastTickEnd > 0) sendJitter.add(Math.abs(now - lastTickEnd - 20));
+            lastTickEnd = now;
+            if (measuring) tickWork.add(now - lastTickStart);
+          });
           rssSetup = rssMiB();
           send({ type: 'ready', ports: live.map((l) => l.media.localPort), rssSetupMiB: rssSetup });
         } else if (msg.type === 'start') {
@@ -128,10 +134,12 @@ async function main(): Promise<void> {
           }
           loop.enable();
           loop.reset();
+          measuring = true;
         } else if (msg.type === 'stop') {
           const windowMs = performance.now() - windowStart;
           const cpu = process.cpuUsage(cpuStart);
           loop.disable();
+          measuring = false;
           const mediaNow = sumMedia();
           const media: Record<string, number> = {};
           for (const [k, v] of Object.entries(mediaNow)) media[k] = v - (mediaAtWindow[k] ?? 0);
@@ -160,6 +168,8 @@ async function main(): Promise<void> {
             eventLoopP99Ms: loop.percentile(99) / 1e6,
             eventLoopMaxMs: loop.max / 1e6,
             media,
+            sendJitter: sendJitter.toSparse(),
+            tickWork: tickWork.toSparse(),
             ticker: {
               ticks: t.ticks - tickerAtWindow.ticks,
               lateTicks: t.lateTicks - tickerAtWindow.lateTicks,

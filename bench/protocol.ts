@@ -27,6 +27,10 @@ export interface DaemonResult {
   eventLoopMaxMs: number;
   /** Summed media counters over all calls (window only). */
   media: Record<string, number>;
+  /** |interval - 20 ms| between consecutive ticks at the first and last call's send point (daemon clock). */
+  sendJitter: SparseHistogram;
+  /** Time from the first to the last call's media work within one tick. */
+  tickWork: SparseHistogram;
   ticker: { ticks: number; lateTicks: number; skippedTicks: number; errors: number };
   /** The Call's own metrics (call time): turn latency and barge-in stop, all turns in the window. */
   callTurnLatencyMs: number[];
@@ -53,6 +57,8 @@ export interface CallerResult {
   callers: number;
   windowMs: number;
   sent: number;
+  /** All packets sent since the callers started (not only in the window). */
+  sentTotal: number;
   received: number;
   /** |inter-arrival - 20 ms| of consecutive agent packets within a talk-spurt. */
   jitterDev: SparseHistogram;

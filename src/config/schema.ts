@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { asteriskSchema } from './asterisk.ts';
 import { freeswitchSchema } from './freeswitch.ts';
-import { metricsSchema, recordsSchema } from './ops.ts';
+import { metricsSchema, opsSchema, recordsSchema } from './ops.ts';
 import { providersSchema } from './providers.ts';
 import { vicidialSchema } from './vicidial.ts';
 
@@ -123,6 +123,7 @@ export const configSchema = z
     vicidial: vicidialSchema,
     metrics: metricsSchema,
     records: recordsSchema,
+    ops: opsSchema,
   })
   .strict();
 

@@ -4,9 +4,12 @@
  * packet goes out, so the far end sees silence as a timestamp jump (RFC 3551 section 4.1) and the
  * first packet after it carries the marker bit.
  *
- * Packets are written into a small ring of preallocated buffers: `send` receives a view that stays
- * untouched for the next PACKET_RING - 1 ticks (140 ms), long enough for dgram to hand it to the
- * kernel even when the send is queued. `send` must not keep it longer (copy if it must).
+ * Packets are written into a small ring of preallocated buffers. `send` receives a view that stays
+ * untouched for the next PACKET_RING - 1 packets. That matters: dgram.send on an unconnected
+ * socket only reads the bytes a tick later (after its address lookup), so a pacer that reused one
+ * buffer would send the last packet N times when the Ticker runs missed ticks back to back. The
+ * ring (16) is larger than the Ticker's catch-up bound (10). `send` must not keep the view longer
+ * than that (copy if it must).
  */
 import { randomInt } from 'node:crypto';
 import { BridgeError } from '../errors.ts';
@@ -14,9 +17,9 @@ import { FRAME_SAMPLES } from './audio-frame.ts';
 import { buildTelephoneEvents, DEFAULT_DTMF_PAYLOAD_TYPE } from './dtmf.ts';
 import { RTP_HEADER_BYTES, writeRtpFixedHeader } from './rtp-packet.ts';
 
-const PACKET_RING = 8;
-/** Largest payload a tick may carry (a 20 ms frame is 160 bytes; headroom for other sizes). */
-const MAX_PAYLOAD = 1024;
+export const PACKET_RING = 16;
+/** Largest payload a tick may carry (a 20 ms G.711 frame is 160 bytes; room for 40 ms). */
+const MAX_PAYLOAD = 320;
 
 export interface PacerOptions {
   /** 0 = PCMU, 8 = PCMA. */

@@ -15,7 +15,10 @@ export type TickFn = (tick: number, nowMs: number) => void;
 
 export interface TickerOptions {
   readonly periodMs?: number;
-  /** Missed ticks run on wake-up up to this many; older ones are skipped (counted). */
+  /**
+   * Missed ticks run on wake-up up to this many; older ones are skipped (counted). Keep it below
+   * the Pacer's packet ring (16): that many packets may be in flight within one event-loop turn.
+   */
   readonly maxCatchUpTicks?: number;
   readonly logger?: pino.Logger;
 }
@@ -33,7 +36,8 @@ export interface TickerCounters {
 export class Ticker {
   readonly periodMs: number;
   readonly counters: TickerCounters = { ticks: 0, lateTicks: 0, skippedTicks: 0, errors: 0 };
-  private readonly clock: Clock;
+  /** The clock ticks are scheduled on; media code stamping arrivals must read the same one. */
+  readonly clock: Clock;
   private readonly maxCatchUp: number;
   private readonly log: pino.Logger;
   // Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a tick iterates a stable

@@ -7,8 +7,9 @@ import { connect } from 'node:net';
 import type { Config } from '../config/schema.ts';
 import { fail, httpGet, networkReason, pass, shownUrl, type CheckResult } from './check.ts';
 
-type AsteriskCfg = NonNullable<Config['asterisk']>;
-type FreeswitchCfg = NonNullable<Config['freeswitch']>;
+/** Only the fields the checks read, so the adapters' sections can grow freely. */
+type AsteriskCfg = Pick<NonNullable<Config['asterisk']>, 'url' | 'username' | 'password' | 'app'>;
+type FreeswitchCfg = Pick<NonNullable<Config['freeswitch']>, 'host' | 'port' | 'password'>;
 
 /** ari-client takes the server root; accept a URL that already ends in /ari too. */
 export function ariBase(url: string): string {

@@ -17,7 +17,7 @@ export interface ProviderEntryLike {
 interface Probe {
   defaultBase: string;
   path: string;
-  headers: (key: string) => Record<string, string>;
+  headers: (key: string, entry: ProviderEntryLike) => Record<string, string>;
 }
 
 /** Cheapest authenticated request per vendor (no billing, no side effects). */
@@ -29,13 +29,13 @@ export const PROBES: Record<string, Probe> = {
   cartesia: {
     defaultBase: 'https://api.cartesia.ai',
     path: '/voices',
-    headers: (k) => ({ 'x-api-key': k, 'cartesia-version': '2024-06-10' }),
+    headers: (k, e) => ({ 'x-api-key': k, 'cartesia-version': typeof e.version === 'string' ? e.version : '2024-11-13' }),
   },
 };
 
 function probeFor(type: string): Probe | undefined {
   if (PROBES[type]) return PROBES[type];
-  if (/openai|compat/i.test(type)) return PROBES.openai;
+  if (/openai|compat|whisper/i.test(type)) return PROBES.openai;
   return Object.entries(PROBES).find(([name]) => type.toLowerCase().includes(name))?.[1];
 }
 
@@ -60,16 +60,20 @@ function checkEmbedded(role: string): CheckResult {
   return pass(name, 'scripted campaign brain, nothing to reach');
 }
 
-async function checkCloud(role: string, index: number, entry: ProviderEntryLike, timeoutMs: number): Promise<CheckResult> {
+async function checkCloud(role: string, index: number, entry: ProviderEntryLike, timeoutMs: number, env: NodeJS.ProcessEnv): Promise<CheckResult> {
   const name = `${role}[${index}] ${entry.type}`;
   const probe = probeFor(entry.type);
   if (!probe) return pass(name, 'no cheap auth probe known for this provider type; not checked', true);
-  const key = typeof entry.apiKey === 'string' ? entry.apiKey : '';
-  if (!key) return fail(name, 'apiKey missing (set it in the config or AI_BRIDGE__PROVIDERS__... env)');
-  const base = (typeof entry.baseUrl === 'string' && entry.baseUrl ? entry.baseUrl : probe.defaultBase).replace(/\/+$/, '');
+  const envName = typeof entry.apiKeyEnv === 'string' ? entry.apiKeyEnv : '';
+  const key = typeof entry.apiKey === 'string' && entry.apiKey ? entry.apiKey : envName ? (env[envName] ?? '') : '';
+  if (!key) return fail(name, `apiKey missing (set apiKey, or the ${envName || 'provider key'} environment variable)`);
+  // Streaming vendors are configured with their WebSocket URL; the REST probe uses the same host.
+  const base = (typeof entry.baseUrl === 'string' && entry.baseUrl ? entry.baseUrl : probe.defaultBase)
+    .replace(/^ws(s?):\/\//, 'http$1://')
+    .replace(/\/+$/, '');
   const url = `${base}${probe.path}`;
   try {
-    const res = await httpGet(url, probe.headers(key), timeoutMs);
+    const res = await httpGet(url, probe.headers(key, entry), timeoutMs);
     if (res.status >= 200 && res.status < 300) return pass(name, `key accepted by ${shownUrl(url)}`);
     if (res.status === 401 || res.status === 403) return fail(name, `key rejected by ${shownUrl(url)} (HTTP ${res.status})`);
     if (res.status === 429) return pass(name, `${shownUrl(url)} rate-limited the probe (HTTP 429): key not verified`, true);
@@ -82,6 +86,7 @@ async function checkCloud(role: string, index: number, entry: ProviderEntryLike,
 export async function checkProviders(
   providers: Record<string, ReadonlyArray<{ type: string }>>,
   timeoutMs: number,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<CheckResult[]> {
   const jobs: Array<Promise<CheckResult>> = [];
   for (const role of ['stt', 'llm', 'tts']) {
@@ -89,7 +94,7 @@ export async function checkProviders(
     if (chain.length === 0) jobs.push(Promise.resolve(fail(`${role}`, 'no provider configured')));
     chain.forEach((entry, i) => {
       const e = entry as ProviderEntryLike;
-      jobs.push(e.type === 'embedded' ? Promise.resolve(checkEmbedded(role)) : checkCloud(role, i, e, timeoutMs));
+      jobs.push(e.type === 'embedded' ? Promise.resolve(checkEmbedded(role)) : checkCloud(role, i, e, timeoutMs, env));
     });
   }
   return Promise.all(jobs);

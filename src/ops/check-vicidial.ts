@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.ts';
 import { fail, httpGet, networkReason, pass, scrub, shownUrl, type CheckResult } from './check.ts';
 
-type VicidialCfg = NonNullable<Config['vicidial']>;
+type VicidialCfg = Pick<NonNullable<Config['vicidial']>, 'url' | 'user' | 'pass' | 'source'>;
 
 /** Accepts the web root, `.../vicidial`, or the script URL itself. */
 export function nonAgentApiUrl(url: string): string {

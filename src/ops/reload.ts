@@ -46,6 +46,9 @@ export function diffConfig(oldCfg: unknown, newCfg: unknown): ConfigDiff {
   const changed = new Set<string>();
   for (const [k, v] of a) if (b.get(k) !== v) changed.add(k);
   for (const k of b.keys()) if (!a.has(k)) changed.add(k);
+  // An empty object that gained (or lost) children is reported through the children only.
+  const hasChildren = (m: Map<string, string>, k: string) => [...m.keys()].some((x) => x.startsWith(`${k}.`));
+  for (const k of [...changed]) if ((a.get(k) === '{}' && hasChildren(b, k)) || (b.get(k) === '{}' && hasChildren(a, k))) changed.delete(k);
   const applied: string[] = [];
   const needsRestart: string[] = [];
   for (const k of [...changed].sort()) (isLive(k) ? applied : needsRestart).push(k);

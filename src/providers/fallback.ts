@@ -27,7 +27,8 @@ import type {
 } from './types.ts';
 
 export type ProviderRole = 'stt' | 'tts' | 'llm';
-export type FallbackReporter = (role: ProviderRole, from: string, to: string, error: BridgeError) => void;
+/** `callId` lets the Call put the switch in its own record (the reporter is shared by all calls). */
+export type FallbackReporter = (role: ProviderRole, from: string, to: string, error: BridgeError, callId: string) => void;
 
 export interface FallbackDeps {
   readonly logger?: pino.Logger;
@@ -139,7 +140,7 @@ async function openFirst<P extends { name: string }, S>(
   for (let i = start; i < chain.length; i++) {
     if (pending) {
       log.warn({ callId, role, from: pending.from, to: chain[i].name, code: pending.error.code, err: pending.error.message }, 'provider fallback');
-      deps.onFallback?.(role, pending.from, chain[i].name, pending.error);
+      deps.onFallback?.(role, pending.from, chain[i].name, pending.error, callId);
     }
     try {
       return { index: i, session: await open(chain[i]) };
@@ -302,7 +303,7 @@ export class FallbackLlm implements LanguageModel {
         const next = order[k + 1];
         if (next !== undefined) {
           this.log.warn({ callId: req.callId, from: this.chain[i].name, to: this.chain[next].name, code: last.code }, 'llm fallback');
-          this.deps.onFallback?.('llm', this.chain[i].name, this.chain[next].name, last);
+          this.deps.onFallback?.('llm', this.chain[i].name, this.chain[next].name, last, req.callId);
         }
       }
     }

@@ -9,6 +9,7 @@ import type { Vicidial } from '../../src/vicidial/action-sink.ts';
 import { FakeAri } from '../helpers/fake-ari.ts';
 import { ToneSessionFactory } from '../helpers/fake-ari-session.ts';
 import { testMediaBinder } from '../helpers/fake-ari-media.ts';
+import { rtpMediaBinder } from '../../src/pbx/asterisk/media-rtp-binder.ts';
 
 /** Poll until `cond` holds; bounded in time (fails the test with `what`). */
 export async function waitFor(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
@@ -39,6 +40,8 @@ export async function rig(opts: {
   clock?: Clock;
   vicidial?: Vicidial;
   maxCallSeconds?: number;
+  /** The real RtpMediaSession binder instead of the test binder. */
+  realMedia?: boolean;
 } = {}): Promise<Rig> {
   const fake = opts.fake ?? (await new FakeAri().start());
   const pool = new PortPool(portBase, portBase + 199);
@@ -59,7 +62,9 @@ export async function rig(opts: {
     transfers: opts.transfers,
     maxCallSeconds: opts.maxCallSeconds ?? 600,
     callFactory: factory,
-    media: testMediaBinder(pool, ticker, media),
+    media: opts.realMedia
+      ? rtpMediaBinder({ pool, ticker, bindAddress: '127.0.0.1', jitterBufferMs: 60, logger: pino({ level: 'silent' }) })
+      : testMediaBinder(pool, ticker, media),
     clock: opts.clock,
     vicidial: opts.vicidial,
     logger: pino({ level: process.env.TEST_LOG ?? 'silent' }),

@@ -43,7 +43,12 @@ describe('barge-in', () => {
     const agent = h.factory.get(ch.uuid)!;
     agent.echo = false;
     agent.speak(tone(50, 300, 8000));
-    for (let i = 0; i < 120 && ch.heard.length < 50; i++) await h.step();
+    for (let i = 0; i < 120 && ch.heard.length < 50; i++) {
+      await h.step();
+      // a real 20 ms period leaves the file/event/broadcast round trip far more time than a manual step
+      const c = h.adapter.counters();
+      await waitFor(() => h!.adapter.counters().broadcasts === c.chunksSent, 'broadcast of every sent chunk');
+    }
     expect(ch.heard.length).toBe(50);
     const times = ch.heard.map((x) => x.atMs);
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBe(20);

@@ -50,7 +50,7 @@ export function testMediaBinder(pool: PortPool, ticker: Ticker, stats = { open: 
     const binding: CallMediaBinding = {
       localAddress: '127.0.0.1',
       localPort: port,
-      attach(s: CallSession, remote: RtpRemote) {
+      async attach(s: CallSession, remote: RtpRemote) {
         session = s;
         const pacer = new Pacer({
           payloadType: codec === 'alaw' ? 8 : 0,

@@ -34,6 +34,8 @@ export class ToneEchoAgent extends EventEmitter implements CallSession {
   pulled = 0;
   pulledAudio = 0;
   started = false;
+  /** performance.now() when the first audio frame left the agent (latency runs). */
+  firstAudioAt: number | null = null;
   endReason: EndReason | null = null;
   endDetail: string | undefined;
   echo = true;
@@ -62,6 +64,7 @@ export class ToneEchoAgent extends EventEmitter implements CallSession {
     this.pulled++;
     const f = this.queue.shift() ?? null;
     if (f) {
+      if (this.firstAudioAt === null) this.firstAudioAt = performance.now();
       this.pulledAudio++;
       this.outbound.push(f);
     }

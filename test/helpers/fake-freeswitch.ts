@@ -245,9 +245,9 @@ export class FakeFreeswitch {
 
   /** Real-time media clock (setInterval is FreeSWITCH's own 20 ms timer here, not ours). */
   startRealtime(): void {
-    const t0 = performance.now();
     this.realtime = setInterval(() => {
-      for (const ch of this.channels.values()) ch.mediaTick(performance.now() - t0);
+      const now = performance.now();
+      for (const ch of this.channels.values()) ch.mediaTick(now);
     }, 20);
   }
 

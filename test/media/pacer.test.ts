@@ -133,6 +133,16 @@ describe('Pacer', () => {
     expect(pacer.nextSequence).toBe(2);
   });
 
+  it('a packet view stays intact for the next 15 packets (dgram reads it a tick later)', () => {
+    const views: Buffer[] = [];
+    const pacer = new Pacer({ payloadType: 0, initialSeq: 0, send: (b) => views.push(b) });
+    for (let i = 0; i < 16; i++) pacer.tick(frame(i));
+    views.forEach((v, i) => {
+      expect(v.readUInt16BE(2)).toBe(i);
+      expect(v[12]).toBe(i);
+    });
+  });
+
   it('reuses its packet buffers (no per-packet allocation)', () => {
     const seen = new Set<ArrayBufferLike>();
     const pacer = new Pacer({ payloadType: 0, send: (b) => seen.add(b.buffer) });

@@ -161,11 +161,12 @@ describe('provider checks', () => {
   it('probes each vendor with its own auth header', async () => {
     const good = await checkProviders(
       {
-        stt: [{ type: 'deepgram', apiKey: KEY, baseUrl: provUrl } as { type: string }],
+        stt: [{ type: 'deepgram', apiKeyEnv: 'TEST_DG_KEY', baseUrl: provUrl.replace('http:', 'ws:') } as { type: string }],
         llm: [{ type: 'openai', apiKey: KEY, baseUrl: `${provUrl}/v1` } as { type: string }],
         tts: [{ type: 'elevenlabs', apiKey: KEY, baseUrl: provUrl } as { type: string }, { type: 'cartesia', apiKey: KEY, baseUrl: provUrl } as { type: string }],
       },
       2000,
+      { TEST_DG_KEY: KEY },
     );
     expect(good.map((c) => [c.name, c.ok])).toEqual([
       ['stt[0] deepgram', true],

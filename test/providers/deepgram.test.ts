@@ -77,9 +77,11 @@ describe('DeepgramStt against a local Deepgram-protocol server', () => {
     await s.close();
   });
 
-  it('sends KeepAlive when no audio flows', async () => {
-    const s = await new DeepgramStt({ config: cfg(base, { keepAliveSeconds: 0.1 }) }).open({ callId: 'c3', signal: ac.signal }, () => {});
-    await waitFor(() => server.connections[0].control.includes('{"type":"KeepAlive"}'));
+  it('sends KeepAlive when no audio flows, and silence from the server then is no stall', async () => {
+    const events: SttEvent[] = [];
+    const s = await new DeepgramStt({ config: cfg(base, { keepAliveSeconds: 0.1, stallSeconds: 0.2 }) }).open({ callId: 'c3', signal: ac.signal }, (e) => events.push(e));
+    await waitFor(() => server.connections[0].control.filter((c) => c === '{"type":"KeepAlive"}').length >= 3);
+    expect(events).toEqual([]);
     await s.close();
   });
 

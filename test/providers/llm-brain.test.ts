@@ -3,6 +3,7 @@ import { LlmBrain, LeakFilter } from '../../src/agent/brain/llm-brain.ts';
 import type { BrainOutput } from '../../src/agent/brain/types.ts';
 import { OpenAiLlm } from '../../src/providers/llm/openai.ts';
 import { OpenAiTestServer } from './servers/openai.ts';
+import { waitFor } from './servers/wait.ts';
 
 const KEY = 'sk-brain-test-key-0000';
 const PROMPT =
@@ -95,6 +96,32 @@ describe('LlmBrain over a local OpenAI-protocol server', () => {
     const out = outputs(await turn(brain, 'hello?'));
     expect(out.text).toMatch(/sorry/i);
     expect(out.actions).toEqual([expect.objectContaining({ type: 'transfer', target: 'sales' })]);
+  });
+
+  it('a configured greeting is spoken at answer without a model round trip', async () => {
+    const g = new LlmBrain({ model: new OpenAiLlm({ config: { type: 'openai', apiKey: KEY, apiKeyEnv: 'X', baseUrl: 'http://127.0.0.1:1/v1', connectTimeoutMs: 500, model: 'm', temperature: 0, maxTokensParam: 'max_tokens', includeUsage: false, stallSeconds: 1 } }), systemPrompt: PROMPT, context: { pbx: 'sim', fields: { first_name: 'Ada' } }, transfers: {}, maxTokens: 50, greeting: 'Hi {{first_name}}, this is Sam.' });
+    const out: BrainOutput[] = [];
+    for await (const o of g.respond({ kind: 'greeting' }, new AbortController().signal)) out.push(o);
+    expect(outputs(out).text).toBe('Hi Ada, this is Sam.');
+  });
+
+  it('without a failure policy, a dead model ends in apology + hangup (no transfer target configured)', async () => {
+    const dead = new LlmBrain({ model: new OpenAiLlm({ config: { type: 'openai', apiKey: KEY, apiKeyEnv: 'X', baseUrl: 'http://127.0.0.1:1/v1', connectTimeoutMs: 500, model: 'm', temperature: 0, maxTokensParam: 'max_tokens', includeUsage: false, stallSeconds: 1 } }), systemPrompt: PROMPT, context: { pbx: 'sim', fields: {} }, transfers: {}, maxTokens: 50, apology: 'Sorry, technical trouble.' });
+    const out = outputs(await turn(dead, 'hello'));
+    expect(out.text).toBe('Sorry, technical trouble.');
+    expect(out.actions).toEqual([{ type: 'hangup', reason: 'language model unavailable' }]);
+  });
+
+  it('barge-in (abort) stops the turn and the model stream on the server', async () => {
+    server.chat.push({ kind: 'reply', steps: [{ text: 'Well, let me tell you all about our panels and ' }, { text: 'more' }], stallAfter: 1 });
+    const ac = new AbortController();
+    const got: BrainOutput[] = [];
+    for await (const o of brain.respond({ kind: 'utterance', text: 'tell me' }, ac.signal)) {
+      got.push(o);
+      ac.abort();
+    }
+    expect(got.length).toBe(1);
+    await waitFor(() => server.clientClosedEarly === 1 && server.openResponses === 0);
   });
 
   it('history keeps only what the caller heard', async () => {

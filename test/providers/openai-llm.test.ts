@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
 import { OpenAiLlm } from '../../src/providers/llm/openai.ts';
 import type { LlmChunk, LlmRequest } from '../../src/providers/types.ts';
 import { toolSpecs } from '../../src/agent/tools.ts';
@@ -50,6 +51,24 @@ describe('OpenAiLlm against a local OpenAI-protocol server', () => {
     expect(body.max_tokens).toBe(60);
     expect(body.stream).toBe(true);
     expect((body.tools as unknown[]).length).toBe(5);
+  });
+
+  it('reports first-token and total timing for the call', async () => {
+    server.chat.push({ kind: 'reply', steps: [{ text: 'Hi.' }] });
+    const timings: { metric: string; callId: string; ms: number }[] = [];
+    const model = new OpenAiLlm({ config: llmCfg(base), onTiming: (t) => timings.push(t) });
+    await collect(model.stream(req()));
+    expect(timings.map((t) => [t.metric, t.callId])).toEqual([['first-token', 'c1'], ['total', 'c1']]);
+    expect(timings[0].ms).toBeGreaterThanOrEqual(0);
+  });
+
+  it('secrets never reach the logs', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'trace' }, { write: (l: string) => lines.push(l) });
+    const bad = new OpenAiLlm({ config: { ...llmCfg(base), apiKey: 'sk-logged-secret-31337' }, logger });
+    await failure(collect(bad.stream(req())));
+    expect(lines.length).toBeGreaterThan(0);
+    expect(lines.join('\n')).not.toContain('31337');
   });
 
   it('abort stops the HTTP stream on the server side at once', async () => {

@@ -22,9 +22,17 @@ export interface LlmBrainOptions {
   readonly maxTokens: number;
   readonly logger?: pino.Logger;
   readonly callId?: string;
-  /** What to do after the model failed mid-turn (the apology is always spoken). */
+  /**
+   * What to do after the model failed mid-turn (the apology is always spoken). Default: transfer to
+   * `failureTransfer` when set, else hang up (agent.failureTransfer semantics).
+   */
   readonly onProviderFailure?: { readonly action: 'none' } | { readonly action: 'hangup' } | { readonly action: 'transfer'; readonly target: string };
+  /** agent.failureTransfer: a `transfers` name. */
+  readonly failureTransfer?: string;
+  /** agent.apology. */
   readonly apology?: string;
+  /** agent.greeting ({{fields}} filled): spoken on answer without waiting for the model. */
+  readonly greeting?: string;
   /** Words in a row shared with the system prompt that count as a leak. */
   readonly leakWindowWords?: number;
   /** Model rounds per turn (a round after refused/non-terminal tool calls lets the model speak). */
@@ -82,6 +90,11 @@ export class LlmBrain implements Brain {
   async *respond(input: BrainInput, signal: AbortSignal): AsyncIterable<BrainOutput> {
     this.commitPending('');
     this.history.push({ role: 'user', content: describeInput(input) });
+    if (input.kind === 'greeting' && this.opts.greeting) {
+      // A fixed greeting: first audio at answer costs no model round trip.
+      yield { type: 'text', text: fillFields(this.opts.greeting, this.opts.context) };
+      return;
+    }
     const turn: ChatMessage[] = [];
     const maxRounds = this.opts.maxRounds ?? 3;
     let spokeAnything = false;
@@ -172,7 +185,8 @@ export class LlmBrain implements Brain {
   private *failure(err: unknown): Generator<BrainOutput> {
     const e = isBridgeError(err) ? err : new BridgeError('PROVIDER_UNAVAILABLE', errorMessage(err), {}, { cause: err });
     this.log.error({ callId: this.opts.callId, code: e.code, err: e.message }, 'language model failed mid-turn');
-    const policy = this.opts.onProviderFailure ?? { action: 'none' };
+    const policy =
+      this.opts.onProviderFailure ?? (this.opts.failureTransfer ? { action: 'transfer' as const, target: this.opts.failureTransfer } : { action: 'hangup' as const });
     yield { type: 'text', text: this.opts.apology ?? "I'm sorry, I'm having a technical problem." };
     if (policy.action === 'hangup') yield { type: 'action', action: { type: 'hangup', reason: 'language model unavailable' } };
     if (policy.action === 'transfer') {
@@ -187,11 +201,16 @@ export class LlmBrain implements Brain {
   }
 }
 
-export function buildSystemPrompt(template: string, ctx: CallContext, transfers: Readonly<Record<string, { description: string }>>): string {
+/** {{field}} -> the lead field (sanitized; unknown fields become ''). */
+export function fillFields(template: string, ctx: CallContext): string {
   const values: Record<string, string> = { ...ctx.fields };
   if (ctx.callerName && values.caller_name === undefined) values.caller_name = ctx.callerName;
   if (ctx.callerNumber && values.phone_number === undefined) values.phone_number = ctx.callerNumber;
-  const filled = template.replace(/\{\{\s*([a-zA-Z0-9_]+)\s*\}\}/g, (_m, key: string) => sanitizeField(values[key] ?? ''));
+  return template.replace(/\{\{\s*([a-zA-Z0-9_]+)\s*\}\}/g, (_m, key: string) => sanitizeField(values[key] ?? ''));
+}
+
+export function buildSystemPrompt(template: string, ctx: CallContext, transfers: Readonly<Record<string, { description: string }>>): string {
+  const filled = fillFields(template, ctx);
   const targets = Object.keys(transfers);
   const transferLine = targets.length > 0 ? `\n- Transfer targets that exist: ${targets.join(', ')}.` : '\n- There are no transfer targets: you cannot transfer this call.';
   return `${filled.trim()}\n${VOICE_RULES}\n${GUARD_RULES}${transferLine}`;

@@ -133,7 +133,7 @@ export class AriConnection extends EventEmitter<AriConnectionEvents> {
     const version = await this.preflight();
     assertExternalMediaVersion(version);
     this.version = version;
-    const client = await ariClient.connect(this.base, this.opts.username, this.opts.password).catch((err: unknown) => {
+    const client = await quietSwagger(() => ariClient.connect(this.base, this.opts.username, this.opts.password)).catch((err: unknown) => {
       throw new BridgeError('PBX_CONNECT', `ARI swagger load failed at ${this.base}: ${errorMessage(err)}`, { url: this.base }, { cause: err });
     });
     if (typeof client.channels?.externalMedia !== 'function') {
@@ -173,5 +173,24 @@ export class AriConnection extends EventEmitter<AriConnectionEvents> {
     this.setState('closed');
     this.events?.close();
     this.events = null;
+  }
+}
+
+/**
+ * swagger-client 2.0 console.logs "This API is using a deprecated version of Swagger!" for every
+ * ARI connect (Asterisk serves Swagger 1.1): keep that one line out of the daemon's stdout.
+ */
+async function quietSwagger<T>(fn: () => Promise<T>): Promise<T> {
+  const original = console.log;
+  console.log = (...args: unknown[]) => {
+    // It logs an array: console.log([message]).
+    const first: unknown = Array.isArray(args[0]) ? (args[0] as unknown[])[0] : args[0];
+    if (typeof first === 'string' && first.startsWith('This API is using a deprecated version of Swagger')) return;
+    original(...args);
+  };
+  try {
+    return await fn();
+  } finally {
+    console.log = original;
   }
 }

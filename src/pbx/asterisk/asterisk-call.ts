@@ -72,6 +72,7 @@ export class AsteriskCall {
   private media: CallMediaBinding | null = null;
   private bridgeCreated = false;
   private emRequested = false;
+  private emCreated = false;
   private callerGone = false;
   /** What the caller's StasisEnd means when it comes (we asked for it). */
   private expectedEnd: EndReason | null = null;
@@ -136,6 +137,9 @@ export class AsteriskCall {
       this.checkAlive();
 
       const host = config.externalHost ?? this.media.localAddress;
+      if (host === '0.0.0.0' || host === '::') {
+        throw new BridgeError('CONFIG_INVALID', 'RTP is bound to a wildcard address: set asterisk.externalHost to the address Asterisk should send to', {});
+      }
       const hostPart = host.includes(':') ? `[${host}]` : host;
       this.env.ownChannels.add(this.emId);
       this.emRequested = true;
@@ -145,6 +149,7 @@ export class AsteriskCall {
         externalHost: `${hostPart}:${this.media.localPort}`,
         format: config.format,
       });
+      this.emCreated = true;
       this.env.counters.channelsCreated++;
       const remote = await this.unicastAddress(rest, em);
       this.checkAlive();
@@ -154,7 +159,8 @@ export class AsteriskCall {
       session.on('action', (a) => this.onAction(a));
       session.on('ended', (r) => this.onSessionEnded(r));
       // Media first: the greeting's first frame goes out as soon as the session has one.
-      this.media.attach(session, remote);
+      await this.media.attach(session, remote);
+      this.checkAlive();
       await rest.addChannel(this.bridgeId, this.emId);
       this.checkAlive();
       await session.start();
@@ -230,7 +236,8 @@ export class AsteriskCall {
   mediaChannelGone(): void {
     if (this.phase === 'ending' || this.phase === 'done') return;
     this.emRequested = false;
-    this.env.counters.channelsDeleted++;
+    if (this.emCreated) this.env.counters.channelsDeleted++;
+    this.emCreated = false;
     this.env.ownChannels.delete(this.emId);
     this.log.warn('ExternalMedia channel vanished; ending the call');
     void this.teardown('error', 'media channel lost');
@@ -376,8 +383,10 @@ export class AsteriskCall {
     }
     if (rest) {
       if (this.emRequested) {
-        await this.deleteQuietly(() => rest!.hangup(this.emId), 'ExternalMedia channel');
-        counters.channelsDeleted++;
+        // Also when the create failed or timed out: it may exist all the same (404 = it does not).
+        const outcome = await this.deleteQuietly(() => rest!.hangup(this.emId), 'ExternalMedia channel');
+        if (!this.emCreated && outcome === 'deleted') counters.channelsCreated++;
+        if (this.emCreated || outcome === 'deleted') counters.channelsDeleted++;
       }
       if (this.bridgeCreated) {
         await this.deleteQuietly(() => rest!.destroyBridge(this.bridgeId), 'bridge');
@@ -394,13 +403,15 @@ export class AsteriskCall {
     this.resolveDone();
   }
 
-  private async deleteQuietly(fn: () => Promise<void>, what: string): Promise<void> {
+  private async deleteQuietly(fn: () => Promise<void>, what: string): Promise<'deleted' | 'gone' | 'failed'> {
     try {
       await fn();
+      return 'deleted';
     } catch (err) {
-      if (isNotFound(err)) return; // already gone: the goal
+      if (isNotFound(err)) return 'gone'; // already gone: the goal
       this.env.counters.restErrors++;
-      this.log.warn({ err: errorMessage(err), what }, 'delete failed');
+      this.log.warn({ err: errorMessage(err), what }, 'delete failed; the orphan sweep will retry');
+      return 'failed';
     }
   }
 

@@ -20,7 +20,7 @@ export interface CallMediaBinding {
    * Start the media: send to `remote` at once (Asterisk sends nothing during silence, so never wait
    * for its first packet) from this same socket (strict RTP), push inbound frames into the session.
    */
-  attach(session: CallSession, remote: RtpRemote): void;
+  attach(session: CallSession, remote: RtpRemote): Promise<void>;
   /** Stop ticking, close the socket, release the port. Idempotent. */
   close(): Promise<void>;
 }

@@ -209,6 +209,10 @@ export class Watchdog {
       this.timer.unref?.();
     }
   }
+  /** Start only if not running (measures from the first event since the last stop). */
+  start(): void {
+    if (!this.timer) this.arm();
+  }
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

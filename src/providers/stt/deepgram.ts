@@ -130,7 +130,6 @@ class DeepgramSession implements SttSession {
       if (this.state !== 'connecting') return;
       this.state = 'open';
       this.lastSent = performance.now();
-      this.stall.arm();
       const every = Math.max(50, (cfg.keepAliveSeconds * 1000) / 2);
       this.keepAlive = setInterval(() => this.tickKeepAlive(), every);
       this.keepAlive.unref?.();
@@ -181,6 +180,8 @@ class DeepgramSession implements SttSession {
         this.socket.sendMedia(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength));
       }
       this.lastSent = performance.now();
+      // Stall = audio went out and nothing came back for stallSeconds (silence on hold is no stall).
+      this.stall.start();
     } catch (err) {
       this.fail(new BridgeError('PROVIDER_CLOSED', `${this.id.provider}: send failed`, { provider: this.id.provider }, { cause: err }));
     }
@@ -240,7 +241,7 @@ class DeepgramSession implements SttSession {
 
   private onMessage(m: unknown): void {
     if (this.state === 'closed') return;
-    this.stall.arm();
+    this.stall.stop();
     if (m === null || typeof m !== 'object' || typeof (m as { type?: unknown }).type !== 'string') {
       // The SDK hands over the raw string when a frame is not JSON.
       return this.fail(protocolError(this.id, 'received a frame that is not a Deepgram JSON message'));

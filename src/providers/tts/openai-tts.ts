@@ -4,15 +4,15 @@
  * (https://platform.openai.com/docs/guides/text-to-speech#supported-output-formats). Each chunk is one
  * request (HTTP keep-alive reuses the connection); barge-in aborts the request.
  *
- * 24 kHz -> 8 kHz is an exact 3:1 decimation: a private windowed-sinc low-pass FIR (cut-off 3.4 kHz,
- * the telephone band) then every third sample. (src/media/resample.ts did not exist when this was
- * written; swap in its Resampler when it lands.)
+ * 24 kHz -> 8 kHz through media/resample.ts (polyphase FIR, nothing aliases into the phone band);
+ * one Resampler per chunk, flushed at the chunk's end so its last syllable is not cut.
  */
 import OpenAI from 'openai';
 import pino from 'pino';
 import type { OpenAiTtsConfig } from '../../config/providers.ts';
 import { BridgeError } from '../../errors.ts';
 import type { Pcm } from '../../media/audio-frame.ts';
+import { Resampler } from '../../media/resample.ts';
 import type { ProviderOpenOptions, TextToSpeech, TtsSession } from '../types.ts';
 import { fromOpenAiError, resolveApiKey, stallError, Watchdog, type ProviderIdentity, type TimingSink } from '../llm/provider-common.ts';
 
@@ -77,7 +77,7 @@ class OpenAiTtsSession implements TtsSession {
       ac.abort();
     });
     const started = performance.now();
-    const decim = new Decimate3();
+    const resampler = new Resampler(24000, 8000);
     let carry: number | null = null; // a half sample split across network chunks
     try {
       watchdog.arm();
@@ -105,7 +105,7 @@ class OpenAiTtsSession implements TtsSession {
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const s24 = new Int16Array(bytes.length / 2);
         for (let i = 0; i < s24.length; i++) s24[i] = view.getInt16(i * 2, true);
-        const out = decim.process(s24);
+        const out = resampler.process(s24);
         if (out.length === 0) continue;
         if (first) {
           first = false;
@@ -114,6 +114,9 @@ class OpenAiTtsSession implements TtsSession {
         yield out;
       }
       if (stalled) throw stallError(this.id, this.cfg.stallSeconds, 'audio');
+      if (signal.aborted) return;
+      const tail = resampler.flush();
+      if (tail.length > 0) yield tail;
     } catch (err) {
       if (stalled) throw stallError(this.id, this.cfg.stallSeconds, 'audio');
       if (signal.aborted || this.closed) return;
@@ -136,51 +139,5 @@ class OpenAiTtsSession implements TtsSession {
     this.closed = true;
     for (const ac of this.inflight) ac.abort();
     this.inflight.clear();
-  }
-}
-
-// ---------------------------------------------------------------- 24 kHz -> 8 kHz
-
-const TAPS = 48;
-const FIR = ((): Float64Array => {
-  // Windowed sinc (Blackman), cut-off 3.4 kHz at 24 kHz, unity DC gain.
-  const h = new Float64Array(TAPS);
-  const fc = 3400 / 24000;
-  const m = TAPS - 1;
-  let sum = 0;
-  for (let i = 0; i < TAPS; i++) {
-    const x = i - m / 2;
-    const sinc = x === 0 ? 2 * fc : Math.sin(2 * Math.PI * fc * x) / (Math.PI * x);
-    const w = 0.42 - 0.5 * Math.cos((2 * Math.PI * i) / m) + 0.08 * Math.cos((4 * Math.PI * i) / m);
-    h[i] = sinc * w;
-    sum += h[i];
-  }
-  for (let i = 0; i < TAPS; i++) h[i] /= sum;
-  return h;
-})();
-
-/** Streaming 3:1 decimator: keeps filter history and phase across calls. */
-export class Decimate3 {
-  private readonly hist = new Float64Array(TAPS);
-  private pos = 0;
-  private phase = 0;
-
-  process(input: Int16Array): Int16Array {
-    const out = new Int16Array(Math.floor((input.length + this.phase) / 3) + 1);
-    let n = 0;
-    for (let i = 0; i < input.length; i++) {
-      this.hist[this.pos] = input[i];
-      this.pos = (this.pos + 1) % TAPS;
-      if (++this.phase === 3) {
-        this.phase = 0;
-        let acc = 0;
-        for (let k = 0, j = this.pos; k < TAPS; k++) {
-          acc += FIR[k] * this.hist[j];
-          j = j + 1 === TAPS ? 0 : j + 1;
-        }
-        out[n++] = acc > 32767 ? 32767 : acc < -32768 ? -32768 : Math.round(acc);
-      }
-    }
-    return out.subarray(0, n);
   }
 }

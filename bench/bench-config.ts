@@ -1,0 +1,27 @@
+/** The configuration every benchmark call runs with: the daemon defaults, except a long max call time. */
+import { validateConfig } from '../src/config/load.ts';
+import type { Config } from '../src/config/schema.ts';
+
+export function benchConfig(): Config {
+  return validateConfig({ agent: { maxCallSeconds: 3600 } });
+}
+
+/** The settings that shape the measured latencies (reported in the JSON so the numbers can be read). */
+export function benchConfigSummary(): {
+  endOfTurnMs: number;
+  hangoverMs: number;
+  onsetMs: number;
+  jitterBufferMs: number;
+  confirmMs: number;
+  vadAggressiveness: number;
+} {
+  const c = benchConfig();
+  return {
+    endOfTurnMs: c.agent.endOfTurnMs,
+    hangoverMs: c.media.vad.hangoverMs,
+    onsetMs: c.media.vad.onsetMs,
+    jitterBufferMs: c.media.jitterBufferMs,
+    confirmMs: c.agent.bargeIn.confirmMs,
+    vadAggressiveness: c.media.vad.aggressiveness,
+  };
+}

@@ -1,0 +1,312 @@
+/**
+ * `ai-bridge bench`: steps of N concurrent simulated calls over real loopback UDP. For each step a
+ * fresh daemon-side process (daemon-sim.ts) and a fresh caller-side process (caller-sim.ts) are
+ * started, the conversation runs for a warm-up plus a measured window, and both report. Stops early
+ * once a limit is clearly crossed. Writes the JSON, an SVG chart, and prints a table.
+ */
+import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { benchConfigSummary } from './bench-config.ts';
+import { forkTs, nextMessage, reap, sleep } from './children.ts';
+import type { CallerResult, DaemonResult, FromCaller, FromDaemon } from './protocol.ts';
+import { Histogram, percentile, round } from './stats.ts';
+import { renderChart } from './svg.ts';
+
+export interface BenchOptions {
+  steps: number[];
+  durationS: number;
+  warmupS: number;
+  out: string;
+  svg: string;
+  portMin: number;
+  portMax: number;
+  seed: number;
+  profile: boolean;
+  log: (line: string) => void;
+}
+
+export const TARGETS = {
+  calls: 1000,
+  jitterP99Ms: 2,
+  internalLoss: 0,
+  addedLatencyP50Ms: 10,
+  bargeInP95Ms: 120,
+  rssPerIdleCallMiB: 1,
+};
+
+/** Limits that end the run early: beyond them a bigger step only measures a drowning box. */
+const STOP = { eventLoopP99Ms: 50, loss: 0.01 };
+
+export interface StepResult {
+  calls: number;
+  cpuPerCallPct: number | null;
+  daemonCpuPct: number | null;
+  rssPerCallMiB: number | null;
+  rssSetupPerCallMiB: number | null;
+  jitterP50Ms: number | null;
+  jitterP99Ms: number | null;
+  jitterMaxMs: number | null;
+  sendJitterP50Ms: number | null;
+  sendJitterP99Ms: number | null;
+  sendJitterMaxMs: number | null;
+  tickWorkP50Ms: number | null;
+  tickWorkP99Ms: number | null;
+  intervalP50Ms: number | null;
+  intervalP99Ms: number | null;
+  internalLoss: number | null;
+  socketLoss: number | null;
+  jitterBufferLoss: number | null;
+  turnLatencyP50Ms: number | null;
+  turnLatencyP95Ms: number | null;
+  addedLatencyP50Ms: number | null;
+  addedLatencyP95Ms: number | null;
+  bargeInP50Ms: number | null;
+  bargeInP95Ms: number | null;
+  bargeInNotStopped: number;
+  turns: number;
+  bargeIns: number;
+  turnTimeouts: number;
+  eventLoopP99Ms: number | null;
+  eventLoopMaxMs: number | null;
+  callerEventLoopP99Ms: number | null;
+  callerCpuPct: number | null;
+  tickerLateTicks: number;
+  tickerSkippedTicks: number;
+  callInternalTurnLatencyP50Ms: number | null;
+  callInternalBargeInP95Ms: number | null;
+  vad: string;
+  endReasons: Record<string, number>;
+  /** Daemon media counters summed over all calls, whole step (diagnostics for the loss figures). */
+  mediaCounters: Record<string, number>;
+  callerSent: number;
+  loadAvg1m: number | null;
+  error?: string;
+}
+
+export function machineInfo(): Record<string, unknown> {
+  const c = cpus();
+  let ulimitN: string | null = null;
+  try {
+    ulimitN = execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* informational only */
+  }
+  return {
+    cpuModel: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    totalMemMiB: Math.round(totalmem() / 1048576),
+    freeMemMiB: Math.round(freemem() / 1048576),
+    node: process.version,
+    kernel: release(),
+    loadAvgAtStart: loadavg().map((v) => round(v, 2)),
+    ulimitNofile: ulimitN,
+    date: new Date().toISOString(),
+  };
+}
+
+async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
+  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', `${dirname(o.out)}/profiles`] : []);
+  let caller: ReturnType<typeof forkTs> | null = null;
+  try {
+    const openTimeout = 30_000 + n * 40;
+    daemon.send({ type: 'open', calls: n, portMin: o.portMin, portMax: o.portMax });
+    const ready = await nextMessage<Extract<FromDaemon, { type: 'ready' }>>(daemon, 'ready', openTimeout);
+    caller = forkTs('caller-sim.ts');
+    caller.send({ type: 'open', daemonPorts: ready.ports, seed: o.seed + n });
+    await nextMessage<Extract<FromCaller, { type: 'ready' }>>(caller, 'ready', openTimeout);
+    daemon.send({ type: 'start' });
+    await sleep(o.warmupS * 1000);
+    daemon.send({ type: 'measure' });
+    caller.send({ type: 'measure' });
+    await sleep(o.durationS * 1000);
+    // stop the callers first so their last packets are counted before the daemon tallies
+    const cRes = nextMessage<Extract<FromCaller, { type: 'result' }>>(caller, 'result', 30_000);
+    const dRes = nextMessage<Extract<FromDaemon, { type: 'result' }>>(daemon, 'result', 30_000 + n * 20);
+    caller.send({ type: 'stop' });
+    const c = (await cRes).result;
+    await sleep(200);
+    daemon.send({ type: 'stop' });
+    const d = (await dRes).result;
+    return summarize(n, d, c);
+  } finally {
+    if (caller) await reap(caller);
+    await reap(daemon, 15_000);
+  }
+}
+
+function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
+  const cfg = benchConfigSummary();
+  const designedWaitMs = cfg.endOfTurnMs + cfg.hangoverMs;
+  const jitter = Histogram.fromSparse(c.jitterDev).summary();
+  const interval = Histogram.fromSparse(c.interval).summary();
+  const sendJ = Histogram.fromSparse(d.sendJitter).summary();
+  const work = Histogram.fromSparse(d.tickWork).summary();
+  const m = d.media;
+  // Inbound packets the caller sent that the daemon never played: dropped by the kernel because the
+  // daemon did not read its sockets in time, or dropped by the jitter buffer (late / overflow).
+  const sent = c.sentTotal;
+  const socketDrops = Math.max(0, sent - (m.total_packetsIn ?? 0));
+  // every packet the callers send is valid PCMU: whatever reached the socket and was not played was lost inside
+  const jbDrops = Math.max(0, (m.total_packetsIn ?? 0) - (m.total_framesAudio ?? 0));
+  const turnP50 = percentile(c.turnLatencyMs, 50);
+  const turnP95 = percentile(c.turnLatencyMs, 95);
+  const cpuMs = d.cpuUserMs + d.cpuSystemMs;
+  return {
+    calls: n,
+    cpuPerCallPct: round((cpuMs / d.windowMs / n) * 100, 4),
+    daemonCpuPct: round((cpuMs / d.windowMs) * 100, 1),
+    rssPerCallMiB: round((d.rssLiveMiB - d.rssBaselineMiB) / n, 3),
+    rssSetupPerCallMiB: round((d.rssSetupMiB - d.rssBaselineMiB) / n, 3),
+    jitterP50Ms: round(jitter.p50, 2),
+    jitterP99Ms: round(jitter.p99, 2),
+    jitterMaxMs: round(jitter.max, 2),
+    sendJitterP50Ms: round(sendJ.p50, 2),
+    sendJitterP99Ms: round(sendJ.p99, 2),
+    sendJitterMaxMs: round(sendJ.max, 2),
+    tickWorkP50Ms: round(work.p50, 2),
+    tickWorkP99Ms: round(work.p99, 2),
+    intervalP50Ms: round(interval.p50, 2),
+    intervalP99Ms: round(interval.p99, 2),
+    internalLoss: sent > 0 ? round((socketDrops + jbDrops) / sent, 6) : null,
+    socketLoss: sent > 0 ? round(socketDrops / sent, 6) : null,
+    jitterBufferLoss: sent > 0 ? round(jbDrops / sent, 6) : null,
+    turnLatencyP50Ms: round(turnP50, 1),
+    turnLatencyP95Ms: round(turnP95, 1),
+    addedLatencyP50Ms: turnP50 === null ? null : round(turnP50 - designedWaitMs, 1),
+    addedLatencyP95Ms: turnP95 === null ? null : round(turnP95 - designedWaitMs, 1),
+    bargeInP50Ms: round(percentile(c.bargeInStopMs, 50), 1),
+    bargeInP95Ms: round(percentile(c.bargeInStopMs, 95), 1),
+    bargeInNotStopped: c.bargeInNotStopped,
+    turns: c.turnLatencyMs.length,
+    bargeIns: c.bargeInStopMs.length,
+    turnTimeouts: c.turnTimeouts,
+    eventLoopP99Ms: round(d.eventLoopP99Ms, 2),
+    eventLoopMaxMs: round(d.eventLoopMaxMs, 1),
+    callerEventLoopP99Ms: round(c.eventLoopP99Ms, 2),
+    callerCpuPct: round(((c.cpuUserMs + c.cpuSystemMs) / c.windowMs) * 100, 1),
+    tickerLateTicks: d.ticker.lateTicks,
+    tickerSkippedTicks: d.ticker.skippedTicks,
+    callInternalTurnLatencyP50Ms: round(percentile(d.callTurnLatencyMs, 50), 1),
+    callInternalBargeInP95Ms: round(percentile(d.callBargeInStopMs, 95), 1),
+    vad: d.vad,
+    endReasons: d.endReasons,
+    mediaCounters: Object.fromEntries(Object.entries(m).filter(([k, v]) => k.startsWith('total_') && v !== 0).map(([k, v]) => [k.slice(6), v])),
+    callerSent: sent,
+    loadAvg1m: round(loadavg()[0], 2),
+  };
+}
+
+function failedStep(n: number, err: unknown): StepResult {
+  const nul = null;
+  return {
+    calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
+    jitterP99Ms: nul, jitterMaxMs: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
+    tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
+    jitterBufferLoss: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul,
+    bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,
+    eventLoopP99Ms: nul, eventLoopMaxMs: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
+    tickerSkippedTicks: 0, callInternalTurnLatencyP50Ms: nul, callInternalBargeInP95Ms: nul, vad: 'n/a', endReasons: {},
+    mediaCounters: {}, callerSent: 0, loadAvg1m: round(loadavg()[0], 2),
+    error: err instanceof Error ? err.message : String(err),
+  };
+}
+
+const COLS: Array<[keyof StepResult, string]> = [
+  ['calls', 'calls'],
+  ['daemonCpuPct', 'cpu%'],
+  ['cpuPerCallPct', 'cpu%/call'],
+  ['rssPerCallMiB', 'MiB/call'],
+  ['jitterP50Ms', 'jit p50'],
+  ['jitterP99Ms', 'jit p99'],
+  ['jitterMaxMs', 'jit max'],
+  ['sendJitterP99Ms', 'send p99'],
+  ['tickWorkP99Ms', 'tick p99'],
+  ['internalLoss', 'loss'],
+  ['turnLatencyP50Ms', 'turn p50'],
+  ['addedLatencyP50Ms', 'added p50'],
+  ['bargeInP50Ms', 'barge p50'],
+  ['bargeInP95Ms', 'barge p95'],
+  ['eventLoopP99Ms', 'loop p99'],
+  ['callerEventLoopP99Ms', 'caller loop'],
+  ['loadAvg1m', 'load'],
+];
+
+export function formatTable(steps: readonly StepResult[]): string {
+  const rows = [COLS.map(([, h]) => h), ...steps.map((s) => COLS.map(([k]) => (s[k] === null ? '-' : String(s[k]))))];
+  const widths = COLS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((v, i) => v.padStart(widths[i])).join('  ')).join('\n');
+}
+
+export function chart(machine: Record<string, unknown>, steps: readonly StepResult[]): string {
+  const ok = steps.filter((s) => !s.error);
+  const xs = ok.map((s) => s.calls);
+  const pts = (k: keyof StepResult): Array<[number, number | null]> => ok.map((s) => [s.calls, s[k] as number | null]);
+  return renderChart(
+    'ai-bridge load benchmark',
+    `${machine.cores} x ${machine.cpuModel}, node ${machine.node}, ${machine.date}`,
+    xs,
+    [
+      { title: 'Outbound jitter (|interval - 20 ms|)', unit: 'ms', target: { value: TARGETS.jitterP99Ms, label: 'target p99 2 ms' }, series: [
+        { label: 'p50', color: '#2a7', points: pts('jitterP50Ms') },
+        { label: 'p99', color: '#d70', points: pts('jitterP99Ms') },
+        { label: 'p99 at daemon send', color: '#36c', points: pts('sendJitterP99Ms') },
+      ] },
+      { title: 'Daemon CPU and event-loop delay', unit: '% of one core / ms', series: [
+        { label: 'daemon CPU % (all calls)', color: '#36c', points: pts('daemonCpuPct') },
+        { label: 'event-loop p99 ms', color: '#c3c', points: pts('eventLoopP99Ms') },
+      ] },
+      { title: 'Daemon-added turn latency (above end-of-turn wait)', unit: 'ms', target: { value: TARGETS.addedLatencyP50Ms, label: 'target p50 10 ms' }, series: [
+        { label: 'p50', color: '#2a7', points: pts('addedLatencyP50Ms') },
+        { label: 'p95', color: '#d70', points: pts('addedLatencyP95Ms') },
+      ] },
+      { title: 'Barge-in stop (caller onset -> last agent packet)', unit: 'ms', target: { value: TARGETS.bargeInP95Ms, label: 'target p95 120 ms' }, series: [
+        { label: 'p50', color: '#2a7', points: pts('bargeInP50Ms') },
+        { label: 'p95', color: '#d70', points: pts('bargeInP95Ms') },
+      ] },
+      { title: 'RSS per call', unit: 'MiB', target: { value: TARGETS.rssPerIdleCallMiB, label: 'target 1 MiB' }, series: [
+        { label: 'live (talking) calls', color: '#36c', points: pts('rssPerCallMiB') },
+        { label: 'set up, not started', color: '#999', points: pts('rssSetupPerCallMiB') },
+      ] },
+      { title: 'Inbound loss inside the daemon', unit: '% of packets sent', target: { value: 0.0001, label: 'target 0' }, series: [
+        { label: 'total', color: '#d33', points: ok.map((s) => [s.calls, s.internalLoss === null ? null : s.internalLoss * 100]) },
+        { label: 'kernel socket drops', color: '#999', points: ok.map((s) => [s.calls, s.socketLoss === null ? null : s.socketLoss * 100]) },
+      ] },
+    ],
+  );
+}
+
+export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[] }> {
+  const machine = { ...machineInfo(), config: benchConfigSummary(), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
+  const steps: StepResult[] = [];
+  const save = (): void => {
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, steps }, null, 2) + '\n');
+    writeFileSync(o.svg, chart(machine, steps));
+  };
+  for (const n of o.steps) {
+    o.log(`step: ${n} calls (${o.warmupS}s warm-up + ${o.durationS}s measured)...`);
+    let r: StepResult;
+    try {
+      r = await runStep(n, o);
+    } catch (err) {
+      r = failedStep(n, err);
+    }
+    steps.push(r);
+    save();
+    o.log(formatTable([r]).split('\n')[1] ?? '');
+    if (r.error) {
+      o.log(`step ${n} failed: ${r.error}; stopping`);
+      break;
+    }
+    const loop = r.eventLoopP99Ms ?? 0;
+    const loss = r.internalLoss ?? 0;
+    if (loop > STOP.eventLoopP99Ms || loss > STOP.loss) {
+      o.log(`limit crossed at ${n} calls (event-loop p99 ${loop} ms, loss ${(loss * 100).toFixed(2)}%): stopping`);
+      break;
+    }
+  }
+  save();
+  return { machine, steps };
+}

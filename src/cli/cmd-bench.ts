@@ -1,0 +1,65 @@
+/**
+ * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --soak.
+ * See bench/RESULTS.md for what each measures and the numbers on the reference box.
+ */
+import { resolve } from 'node:path';
+import { flagNumber, flagString, type ParsedArgs } from './args.ts';
+
+const DEFAULT_STEPS = [50, 200, 500, 1000, 1500];
+
+function parseSteps(v: string | undefined): number[] {
+  if (!v) return DEFAULT_STEPS;
+  const steps = v.split(',').map((s) => Number(s.trim()));
+  if (steps.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) {
+    throw new Error(`--steps expects comma-separated call counts between 1 and 5000, got "${v}"`);
+  }
+  return steps;
+}
+
+export async function run(args: ParsedArgs): Promise<number> {
+  const log = (line: string): void => {
+    process.stdout.write(`${line}\n`);
+  };
+  const seed = flagNumber(args, 'seed') ?? 20261125;
+  if (args.flags.fuzz) {
+    const { runFuzz } = await import('../../bench/fuzz-run.ts');
+    const r = await runFuzz({
+      packets: flagNumber(args, 'packets') ?? 1_000_000,
+      calls: flagNumber(args, 'calls') ?? 20,
+      seed,
+      maxSeconds: flagNumber(args, 'max-seconds') ?? 600,
+      log,
+    });
+    return r.ok ? 0 : 1;
+  }
+  if (args.flags.soak) {
+    const { runSoak } = await import('../../bench/soak-run.ts');
+    const r = await runSoak({
+      calls: flagNumber(args, 'calls') ?? 10_000,
+      wave: flagNumber(args, 'wave') ?? 200,
+      seed,
+      maxSeconds: flagNumber(args, 'max-seconds') ?? 900,
+      log,
+    });
+    return r.ok ? 0 : 1;
+  }
+  const { runLoadBench, formatTable } = await import('../../bench/load-bench.ts');
+  const out = resolve(flagString(args, 'out') ?? 'bench/results.json');
+  const svg = out.replace(/\.json$/, '') + '.svg';
+  const { steps } = await runLoadBench({
+    steps: parseSteps(flagString(args, 'steps')),
+    durationS: flagNumber(args, 'duration') ?? 25,
+    warmupS: flagNumber(args, 'warmup') ?? 8,
+    out,
+    svg,
+    portMin: flagNumber(args, 'port-min') ?? 42000,
+    portMax: flagNumber(args, 'port-max') ?? 49999,
+    seed,
+    profile: Boolean(args.flags.profile),
+    log,
+  });
+  log('');
+  log(formatTable(steps));
+  log(`\nwrote ${out} and ${svg}`);
+  return steps.some((s) => s.error) ? 1 : 0;
+}

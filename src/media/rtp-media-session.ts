@@ -1,0 +1,242 @@
+/**
+ * The Asterisk media path of one call: an RtpEndpoint (socket), a JitterBuffer and DtmfReceiver
+ * inbound, a Pacer outbound, G.711 in between, all driven by the shared Ticker.
+ *
+ * Every tick: one frame out of the jitter buffer (audio, concealed or silence: the agent needs a
+ * steady 20 ms stream) -> decode -> call.pushInbound; then call.pullOutbound -> encode ->
+ * pacer.tick (null = silence, nothing sent, timestamp still advances).
+ *
+ * Buffers are per session and reused every tick: the Pcm passed to pushInbound and its
+ * EncodedFrame payload are only valid during that call (copy to keep them).
+ */
+import pino from 'pino';
+import type { CallSession } from '../agent/call-port.ts';
+import type { EncodedFrame } from '../providers/types.ts';
+import { errorMessage } from '../errors.ts';
+import { FRAME_SAMPLES } from './audio-frame.ts';
+import { DtmfReceiver } from './dtmf.ts';
+import { decoderFor, encoderFor, G711_PAYLOAD_TYPE, silenceByte, type G711Codec } from './g711.ts';
+import { JitterBuffer, type JitterBufferCounters } from './jitter-buffer.ts';
+import { Pacer } from './pacer.ts';
+import type { PortPool } from './port-pool.ts';
+import { RtpEndpoint, type RtpMalformedCode, type RtpPeer } from './rtp-endpoint.ts';
+import type { RtpPacket } from './rtp-packet.ts';
+import type { Ticker } from './ticker.ts';
+
+export interface RtpMediaSessionOptions {
+  readonly call: CallSession;
+  readonly ticker: Ticker;
+  readonly pool: PortPool;
+  readonly bindAddress: string;
+  /** Asterisk's UNICASTRTP_LOCAL_ADDRESS/PORT: we send there from the first tick. */
+  readonly remote?: RtpPeer;
+  readonly pinPeer?: boolean;
+  readonly codec?: G711Codec;
+  readonly jitterBufferMs?: number;
+  readonly jitterAdaptive?: boolean;
+  readonly dtmfPayloadType?: number;
+  /** Fixed RTP identity for tests; random by default. */
+  readonly ssrc?: number;
+  readonly initialSeq?: number;
+  readonly initialTimestamp?: number;
+  readonly logger?: pino.Logger;
+}
+
+export interface RtpMediaCounters {
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  malformed: Record<RtpMalformedCode, number>;
+  wrongSource: number;
+  unknownPayload: number;
+  late: number;
+  duplicate: number;
+  lost: number;
+  concealed: number;
+  reordered: number;
+  ssrcChanges: number;
+  overflow: number;
+  /** Inbound frames handed to the call, by kind. */
+  framesAudio: number;
+  framesConcealed: number;
+  framesSilence: number;
+  dtmfDigitsIn: number;
+  dtmfPacketsOut: number;
+  /** pushInbound/pullOutbound/dtmf threw (caught; the media keeps flowing). */
+  callErrors: number;
+}
+
+export class RtpMediaSession {
+  readonly codec: G711Codec;
+  private readonly call: CallSession;
+  private readonly endpoint: RtpEndpoint;
+  private readonly jb: JitterBuffer;
+  private readonly dtmf = new DtmfReceiver();
+  private readonly pacer: Pacer;
+  private readonly log: pino.Logger;
+  private readonly decode;
+  private readonly encode;
+  private readonly pcmIn = new Int16Array(FRAME_SAMPLES);
+  private readonly encodedOut = new Uint8Array(FRAME_SAMPLES);
+  private readonly encodedIn: { codec: G711Codec; payload: Uint8Array };
+  private readonly silence: number;
+  private readonly frameCounts = { audio: 0, concealed: 0, silence: 0 };
+  private callErrors = 0;
+  private unsubscribe: (() => void) | null = null;
+  private closing: Promise<void> | null = null;
+
+  static async open(opts: RtpMediaSessionOptions): Promise<RtpMediaSession> {
+    // The endpoint's handlers need the session; the session needs the endpoint: late-bind via a holder.
+    let session: RtpMediaSession | null = null;
+    const endpoint = await RtpEndpoint.open({
+      pool: opts.pool,
+      bindAddress: opts.bindAddress,
+      remote: opts.remote,
+      pinPeer: opts.pinPeer,
+      codec: opts.codec,
+      dtmfPayloadType: opts.dtmfPayloadType,
+      clock: opts.ticker.clock,
+      logger: opts.logger,
+      onPacket: (pkt, arrivalMs) => session?.onAudio(pkt, arrivalMs),
+      onDtmf: (pkt) => session?.onDtmf(pkt),
+    });
+    session = new RtpMediaSession(opts, endpoint);
+    return session;
+  }
+
+  private constructor(opts: RtpMediaSessionOptions, endpoint: RtpEndpoint) {
+    this.call = opts.call;
+    this.endpoint = endpoint;
+    this.codec = opts.codec ?? 'ulaw';
+    this.log = opts.logger ?? pino({ level: 'silent' });
+    this.decode = decoderFor(this.codec);
+    this.encode = encoderFor(this.codec);
+    this.silence = silenceByte(this.codec);
+    this.encodedIn = { codec: this.codec, payload: this.encodedOut };
+    this.jb = new JitterBuffer({ codec: this.codec, depthMs: opts.jitterBufferMs, adaptive: opts.jitterAdaptive });
+    this.pacer = new Pacer({
+      payloadType: G711_PAYLOAD_TYPE[this.codec],
+      dtmfPayloadType: opts.dtmfPayloadType,
+      ssrc: opts.ssrc,
+      initialSeq: opts.initialSeq,
+      initialTimestamp: opts.initialTimestamp,
+      send: (buf) => endpoint.send(buf),
+    });
+    this.call.on('ended', this.onEnded);
+    this.unsubscribe = opts.ticker.add(this.onTick);
+  }
+
+  get localAddress(): string {
+    return this.endpoint.localAddress;
+  }
+
+  get localPort(): number {
+    return this.endpoint.localPort;
+  }
+
+  get isClosed(): boolean {
+    return this.closing !== null;
+  }
+
+  /** Send an RFC 4733 digit to the PBX (replaces our audio while it plays). */
+  sendDtmf(digit: string, durationMs?: number): void {
+    this.pacer.sendDtmf(digit, durationMs);
+  }
+
+  /** Barge-in at the transport: drop queued outbound DTMF; the next audio starts a talk-spurt. */
+  flushOutbound(): void {
+    this.pacer.flush();
+  }
+
+  counters(): RtpMediaCounters {
+    const e = this.endpoint.counters;
+    const j: JitterBufferCounters = this.jb.counters;
+    return {
+      packetsIn: e.packetsIn,
+      packetsOut: e.packetsOut,
+      bytesIn: e.bytesIn,
+      bytesOut: e.bytesOut,
+      malformed: { ...e.malformed },
+      wrongSource: e.wrongSource,
+      unknownPayload: e.unknownPayload,
+      late: j.late,
+      duplicate: j.duplicate,
+      lost: j.lost,
+      concealed: j.concealed,
+      reordered: j.reordered,
+      ssrcChanges: j.ssrcChanges,
+      overflow: j.overflow,
+      framesAudio: this.frameCounts.audio,
+      framesConcealed: this.frameCounts.concealed,
+      framesSilence: this.frameCounts.silence,
+      dtmfDigitsIn: this.dtmf.counters.digits,
+      dtmfPacketsOut: this.pacer.counters.dtmfPackets,
+      callErrors: this.callErrors,
+    };
+  }
+
+  /** Stop ticking, close the socket, release the port. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+    this.call.off('ended', this.onEnded);
+    this.closing = this.endpoint.close();
+    return this.closing;
+  }
+
+  private onAudio(pkt: RtpPacket, arrivalMs: number): void {
+    if (this.closing) return;
+    this.jb.push(pkt, arrivalMs);
+  }
+
+  private onDtmf(pkt: RtpPacket): void {
+    if (this.closing) return;
+    const digit = this.dtmf.push(pkt);
+    if (digit === null) return;
+    try {
+      this.call.dtmf(digit);
+    } catch (err) {
+      this.callFailed(err);
+    }
+  }
+
+  private readonly onEnded = (): void => {
+    void this.close();
+  };
+
+  // One closure per session, registered once with the shared ticker.
+  private readonly onTick = (_tick: number, nowMs: number): void => {
+    if (this.closing) return;
+    const frame = this.jb.pop(nowMs);
+    this.frameCounts[frame.kind]++;
+    this.decode(frame.payload, this.pcmIn);
+    this.encodedIn.payload = frame.payload;
+    try {
+      this.call.pushInbound(this.pcmIn, this.encodedIn as EncodedFrame);
+    } catch (err) {
+      this.callFailed(err);
+    }
+    let out: Int16Array | null = null;
+    try {
+      out = this.call.pullOutbound();
+    } catch (err) {
+      this.callFailed(err);
+    }
+    if (out === null) {
+      this.pacer.tick(null);
+      return;
+    }
+    this.encode(out, this.encodedOut);
+    // A short final frame is padded with silence rather than repeating stale bytes.
+    if (out.length < FRAME_SAMPLES) this.encodedOut.fill(this.silence, out.length);
+    this.pacer.tick(this.encodedOut);
+  };
+
+  private callFailed(err: unknown): void {
+    if (this.callErrors++ % 1000 === 0) {
+      this.log.error({ err: errorMessage(err), callId: this.call.id }, 'call session threw in the media loop');
+    }
+  }
+}

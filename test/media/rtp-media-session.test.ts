@@ -1,0 +1,285 @@
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { CallSession, CallSessionEvents, EndReason } from '../../src/agent/call-port.ts';
+import type { CallRecord } from '../../src/agent/call-record.ts';
+import type { Pcm } from '../../src/media/audio-frame.ts';
+import { ManualClock } from '../../src/media/clock.ts';
+import { buildTelephoneEvents } from '../../src/media/dtmf.ts';
+import { ulawDecode, ulawEncode } from '../../src/media/g711.ts';
+import { PortPool } from '../../src/media/port-pool.ts';
+import { RtpMediaSession } from '../../src/media/rtp-media-session.ts';
+import { parseRtp, writeRtp, type RtpPacket } from '../../src/media/rtp-packet.ts';
+import { Ticker } from '../../src/media/ticker.ts';
+import type { EncodedFrame } from '../../src/providers/types.ts';
+
+const HOST = '127.0.0.1';
+const BASE = 46000 + (process.pid % 400) * 20;
+
+/** A test-local call: records what it hears and says back every non-silent frame (an echo). */
+class EchoCall implements CallSession {
+  readonly id = 'echo-1';
+  readonly heard: { pcm: Int16Array; encoded?: Uint8Array; codec?: string }[] = [];
+  readonly digits: string[] = [];
+  readonly queue: Int16Array[] = [];
+  greeting: Int16Array[] = [];
+  throwOnPush = false;
+  private readonly ee = new EventEmitter();
+  async start(): Promise<void> {}
+  pushInbound(frame: Pcm, encoded?: EncodedFrame): void {
+    if (this.throwOnPush) throw new Error('agent bug');
+    this.heard.push({ pcm: Int16Array.from(frame), encoded: encoded && Uint8Array.from(encoded.payload), codec: encoded?.codec });
+    if (frame.some((s) => s !== 0)) this.queue.push(Int16Array.from(frame));
+  }
+  pullOutbound(): Pcm | null {
+    return this.greeting.shift() ?? this.queue.shift() ?? null;
+  }
+  dtmf(digit: string): void {
+    this.digits.push(digit);
+  }
+  end(_reason: EndReason): void {
+    // The record's content does not matter to the media plane.
+    this.ee.emit('ended', { callId: this.id } as unknown as CallRecord);
+  }
+  on<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
+    this.ee.on(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+  off<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
+    this.ee.off(event, listener as (...a: unknown[]) => void);
+    return this;
+  }
+  listeners(): number {
+    return this.ee.listenerCount('ended');
+  }
+}
+
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** The far end (plays Asterisk): a UDP socket that records parsed packets. */
+async function farEnd(): Promise<{ sock: dgram.Socket; got: RtpPacket[]; port: number }> {
+  const sock = dgram.createSocket('udp4');
+  const got: RtpPacket[] = [];
+  sock.on('message', (m) => {
+    const p = parseRtp(m);
+    if (!(p instanceof Error)) got.push(p);
+  });
+  await new Promise<void>((r) => sock.bind(0, HOST, r));
+  cleanup.push(() => new Promise<void>((r) => sock.close(() => r())));
+  return { sock, got, port: sock.address().port };
+}
+
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!cond()) throw new Error(`timed out waiting for ${what}`);
+}
+
+function tonePayload(k: number): Uint8Array {
+  const pcm = Int16Array.from({ length: 160 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * (k * 160 + i)) / 8000)));
+  return ulawEncode(pcm);
+}
+
+function rtp(seq: number, payload: Uint8Array, pt = 0, ts = seq * 160, marker = false): Buffer {
+  const out = Buffer.alloc(12 + payload.length);
+  writeRtp({ payloadType: pt, sequence: seq, timestamp: ts, ssrc: 0xabc, marker }, payload, out);
+  return out;
+}
+
+async function setup(extra: { remotePort?: number; pool?: PortPool } = {}) {
+  const clock = new ManualClock();
+  const ticker = new Ticker(clock);
+  const call = new EchoCall();
+  const pool = extra.pool ?? new PortPool(BASE, BASE + 9);
+  const session = await RtpMediaSession.open({
+    call,
+    ticker,
+    pool,
+    bindAddress: HOST,
+    remote: extra.remotePort ? { address: HOST, port: extra.remotePort } : undefined,
+    jitterBufferMs: 60,
+    ssrc: 0x5151,
+    initialSeq: 65530,
+    initialTimestamp: 1000,
+  });
+  cleanup.push(() => session.close());
+  ticker.start();
+  cleanup.push(() => ticker.stop());
+  return { clock, ticker, call, pool, session };
+}
+
+describe('RtpMediaSession over loopback', () => {
+  it('echo: inbound RTP -> jitter buffer -> call -> pacer -> RTP back, bit-exact, paced 1 per tick', async () => {
+    const far = await farEnd();
+    const { clock, call, session } = await setup({ remotePort: far.port });
+    const payloads = Array.from({ length: 10 }, (_, k) => tonePayload(k));
+    payloads.forEach((p, k) => far.sock.send(rtp(100 + k, p), session.localPort, HOST));
+    await waitFor(() => session.counters().packetsIn === 10, 'inbound packets');
+
+    // Ten ticks per event-loop turn at most, as the Ticker's catch-up bound guarantees.
+    for (let t = 0; t < 20; t++) {
+      clock.advance(20);
+      if (t % 10 === 9) await new Promise((r) => setImmediate(r));
+    }
+    // 10 audio frames + the 2 concealment frames of the dry tail (attenuated, so the echo returns them too).
+    await waitFor(() => far.got.length === 12, 'echoed packets');
+
+    // The call got exactly one frame per tick, silence included.
+    expect(call.heard).toHaveLength(20);
+    const audio = call.heard.filter((h) => h.pcm.some((s) => s !== 0));
+    expect(audio.length).toBeGreaterThanOrEqual(10);
+    payloads.forEach((p, k) => {
+      expect(Array.from(call.heard[2 + k].encoded!)).toEqual(Array.from(p));
+      expect(Array.from(call.heard[2 + k].pcm)).toEqual(Array.from(ulawDecode(p)));
+      expect(call.heard[2 + k].codec).toBe('ulaw');
+    });
+    const echoed = far.got.slice(0, 10);
+    echoed.forEach((p, k) => expect(Array.from(p.payload)).toEqual(Array.from(payloads[k])));
+    expect(echoed.map((p) => p.sequence)).toEqual([65530, 65531, 65532, 65533, 65534, 65535, 0, 1, 2, 3]);
+    expect(echoed[0].marker).toBe(true);
+    expect(echoed.slice(1).some((p) => p.marker)).toBe(false);
+    for (let i = 1; i < 10; i++) expect(echoed[i].timestamp - echoed[i - 1].timestamp).toBe(160);
+    expect(echoed.every((p) => p.ssrc === 0x5151 && p.payloadType === 0)).toBe(true);
+    const c = session.counters();
+    expect(c).toMatchObject({ packetsIn: 10, framesAudio: 10, lost: 0, late: 0 });
+    expect(c.framesConcealed).toBe(2); // the dry tail after the last packet
+  });
+
+  it('sends to the configured remote from the first tick, before anything arrives (greeting)', async () => {
+    const far = await farEnd();
+    const { clock, call } = await setup({ remotePort: far.port });
+    call.greeting = [ulawDecode(tonePayload(0)), ulawDecode(tonePayload(1))];
+    clock.advance(60);
+    await waitFor(() => far.got.length === 2, 'greeting packets');
+    expect(far.got.map((p) => [p.sequence, p.timestamp, p.marker])).toEqual([
+      [65530, 1000, true],
+      [65531, 1160, false],
+    ]);
+  });
+
+  it('replays the real Asterisk 20 capture: 60 frames reach the call decoded, in order', async () => {
+    const fixture = JSON.parse(
+      readFileSync(new URL('../../../shared/fixtures/asterisk20-externalmedia-call.json', import.meta.url), 'utf8'),
+    ) as { rtp_first_60: { hex: string }[] };
+    const { clock, call, session } = await setup();
+    const sender = await farEnd();
+    const raw = fixture.rtp_first_60.map((p) => Buffer.from(p.hex, 'hex'));
+    // Real pacing: 1 packet per tick, the buffer plays them 60 ms later.
+    for (let i = 0; i < raw.length; i++) {
+      sender.sock.send(raw[i], session.localPort, HOST);
+      await waitFor(() => session.counters().packetsIn === i + 1, `packet ${i}`);
+      clock.advance(20);
+    }
+    clock.advance(100);
+    const audio = call.heard.filter((h) => h.encoded && h.encoded.some((b) => b !== 0xff));
+    expect(session.counters()).toMatchObject({ framesAudio: 60, lost: 0, late: 0, duplicate: 0 });
+    const expected = raw.map((b) => Array.from(b.subarray(12)));
+    const got = call.heard.map((h) => Array.from(h.encoded!));
+    const first = got.findIndex((g) => g.join() === expected[0].join());
+    expect(first).toBe(2); // held 60 ms: ticks at 20 and 40 ms are silence
+    expect(got.slice(first, first + 60)).toEqual(expected);
+    expect(audio.length).toBeGreaterThanOrEqual(50);
+  });
+
+  it('RFC 4733 digits reach call.dtmf once each', async () => {
+    const { clock, call, session } = await setup();
+    const far = await farEnd();
+    let seq = 1;
+    for (const [digit, ts] of [
+      ['1', 8000],
+      ['#', 16000],
+    ] as const) {
+      for (const p of buildTelephoneEvents(digit, 100)) far.sock.send(rtp(seq++, p, 101, ts), session.localPort, HOST);
+    }
+    await waitFor(() => session.counters().packetsIn === seq - 1, 'dtmf packets');
+    clock.advance(20);
+    expect(call.digits).toEqual(['1', '#']);
+    expect(session.counters().dtmfDigitsIn).toBe(2);
+  });
+
+  it('sendDtmf goes out as telephone-event in place of audio', async () => {
+    const far = await farEnd();
+    const { clock, session } = await setup({ remotePort: far.port });
+    session.sendDtmf('9', 40);
+    clock.advance(100);
+    await waitFor(() => far.got.length === 4, 'dtmf out');
+    expect(far.got.every((p) => p.payloadType === 101 && p.timestamp === 1000)).toBe(true);
+    expect(session.counters().dtmfPacketsOut).toBe(4);
+  });
+
+  it('bad input is counted, never thrown, and the call keeps flowing', async () => {
+    const far = await farEnd();
+    const { clock, call, session } = await setup({ remotePort: far.port });
+    const stranger = await farEnd();
+    far.sock.send(rtp(1, tonePayload(0)), session.localPort, HOST); // latches
+    await waitFor(() => session.counters().packetsIn === 1, 'latch');
+    stranger.sock.send(rtp(2, tonePayload(1)), session.localPort, HOST);
+    far.sock.send(Buffer.from([0x80, 0]), session.localPort, HOST);
+    far.sock.send(rtp(3, tonePayload(2), 18), session.localPort, HOST);
+    far.sock.send(rtp(2, tonePayload(1)), session.localPort, HOST);
+    await waitFor(() => session.counters().packetsIn === 5, 'all datagrams');
+    call.throwOnPush = true;
+    clock.advance(100);
+    call.throwOnPush = false;
+    clock.advance(100);
+    const c = session.counters();
+    expect(c.wrongSource).toBe(1);
+    expect(c.malformed.RTP_TRUNCATED).toBe(1);
+    expect(c.unknownPayload).toBe(1);
+    expect(c.callErrors).toBe(5);
+    expect(c.framesAudio).toBe(2);
+    expect(call.heard.length).toBe(5);
+  });
+
+  it('close() stops ticking, releases the port, is idempotent; call end closes it too', async () => {
+    const pool = new PortPool(BASE + 10, BASE + 13);
+    const a = await setup({ pool });
+    expect(pool.inUse).toBe(1);
+    expect(a.ticker.size).toBe(1);
+    await a.session.close();
+    await a.session.close();
+    expect(pool.inUse).toBe(0);
+    expect(a.ticker.size).toBe(0);
+    expect(a.call.listeners()).toBe(0);
+    const heard = a.call.heard.length;
+    a.clock.advance(100);
+    expect(a.call.heard.length).toBe(heard);
+
+    const b = await setup({ pool });
+    expect(pool.inUse).toBe(1);
+    b.call.end('caller-hangup');
+    await waitFor(() => pool.inUse === 0, 'port released after call end');
+    expect(b.session.isClosed).toBe(true);
+    expect(b.ticker.size).toBe(0);
+  });
+
+  it('two sessions on one ticker: one call failing leaves the other untouched', async () => {
+    const clock = new ManualClock();
+    const ticker = new Ticker(clock);
+    const pool = new PortPool(BASE + 14, BASE + 19);
+    const calls = [new EchoCall(), new EchoCall()];
+    const sessions = await Promise.all(
+      calls.map((call) => RtpMediaSession.open({ call, ticker, pool, bindAddress: HOST, jitterBufferMs: 20 })),
+    );
+    cleanup.push(async () => {
+      ticker.stop();
+      await Promise.all(sessions.map((s) => s.close()));
+    });
+    ticker.start();
+    const far = await farEnd();
+    calls[0].throwOnPush = true;
+    for (let i = 0; i < 5; i++) {
+      far.sock.send(Buffer.from('garbage!garbage!'), sessions[0].localPort, HOST);
+      far.sock.send(rtp(i, tonePayload(i)), sessions[1].localPort, HOST);
+    }
+    await waitFor(() => sessions[0].counters().packetsIn === 5 && sessions[1].counters().packetsIn === 5, 'datagrams');
+    clock.advance(200);
+    expect(sessions[1].counters()).toMatchObject({ framesAudio: 5, callErrors: 0, malformed: { RTP_TRUNCATED: 0, RTP_BAD_VERSION: 0 } });
+    expect(calls[1].heard).toHaveLength(10);
+    expect(sessions[0].counters().callErrors).toBe(10);
+    expect(sessions[0].counters().malformed.RTP_BAD_VERSION).toBe(5);
+  });
+});
