@@ -38,7 +38,7 @@ export class AgentCallFactory implements CallFactory {
     this.greetingCache = rt.greetingCache ?? new AudioCache();
   }
 
-  brainFor(context: CallContext): Brain {
+  brainFor(context: CallContext, callId: string): Brain {
     const { config, llm } = this.rt;
     if (!llm) return new ScriptBrain(this.rt.campaign, context, config.transfers);
     return new LlmBrain({
@@ -48,6 +48,10 @@ export class AgentCallFactory implements CallFactory {
       transfers: config.transfers,
       maxTokens: config.agent.maxReplyTokens,
       logger: this.rt.logger,
+      callId,
+      greeting: config.agent.greeting,
+      apology: config.agent.apology,
+      failureTransfer: config.agent.failureTransfer,
     });
   }
 
@@ -60,7 +64,7 @@ export class AgentCallFactory implements CallFactory {
       transfers: config.transfers,
       clock: this.rt.clock,
       logger: this.rt.logger,
-      brain: this.brainFor(init.context),
+      brain: this.brainFor(init.context, init.callId),
       stt: this.rt.stt,
       tts: this.rt.tts,
       createVad: this.rt.createVad ?? (() => createVad(config.media.vad)),

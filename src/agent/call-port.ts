@@ -51,15 +51,24 @@ export interface CallSessionEvents {
   action: [CallAction];
   /** The call is over; the record is final. Emitted exactly once. */
   ended: [CallRecord];
+  /**
+   * Our audio stopped mid-reply (barge-in pause or cut, DTMF): a transport that buffers audio on the
+   * far side (mod_audio_stream files) must drop it now. A null from pullOutbound cannot say this: it
+   * also ends every normal reply.
+   */
+  flush: [];
 }
 
 export interface CallSession {
   readonly id: string;
   /** Opens providers and starts the greeting. Resolves when the call is ready for audio. */
   start(): Promise<void>;
-  /** One 20 ms inbound frame (concealed/silent frames included), in playout order. */
+  /**
+   * One 20 ms inbound frame (concealed/silent frames included), in playout order. The frame and
+   * payload are reused by the transport on the next tick: copy them to keep them.
+   */
   pushInbound(frame: Pcm, encoded?: EncodedFrame): void;
-  /** The next 20 ms outbound frame, or null when we have nothing to say (end of talk-spurt). */
+  /** The next 20 ms outbound frame, or null when we have nothing to say (end of talk-spurt). Valid until the next call. */
   pullOutbound(): Pcm | null;
   /** A DTMF digit from RFC 4733 or the PBX's own event. */
   dtmf(digit: string): void;

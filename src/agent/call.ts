@@ -86,6 +86,7 @@ export class Call extends EventEmitter implements CallSession {
   private callerStartMs = 0;
   private callerEndMs = 0;
   private callerSpoke = false;
+  /** finalize() was asked at this call time and its final has not come back yet. */
   private finalizeAtMs: number | null = null;
   private pendingText = '';
   private pendingConfidence: number | undefined;
@@ -143,7 +144,7 @@ export class Call extends EventEmitter implements CallSession {
     try {
       const [vad, stt, tts] = await Promise.all([
         this.deps.createVad(),
-        this.deps.stt.open({ callId: this.id, signal, expect: this.deps.brain.expectations() }, (e) => this.onStt(e)),
+        this.deps.stt.open({ callId: this.id, signal, expect: this.initialExpectations() }, (e) => this.onStt(e)),
         this.deps.tts.open({ callId: this.id, signal }),
       ]);
       if ((this.state as CallState) === 'ended') {
@@ -162,6 +163,12 @@ export class Call extends EventEmitter implements CallSession {
       return;
     }
     this.startReply({ kind: 'greeting' }, null);
+  }
+
+  private initialExpectations() {
+    const e = this.deps.brain.expectations();
+    this.sentExpectations = e.phrases.join('\n');
+    return e;
   }
 
   // ------------------------------------------------------------------ inbound
@@ -203,6 +210,7 @@ export class Call extends EventEmitter implements CallSession {
         this.paused = { onsetMs: onset, voicedMs: this.deps.vad.onsetMs, speechEnded: false, endedAtMs: 0, finalizeRequested: false };
         const stop = Math.max(0, (reply.lastFrameMs ?? now) + FRAME_MS - onset);
         this.record.metrics.bargeInStopMs.push(stop);
+        this.emit('flush');
         this.log.debug({ onset, stopMs: stop }, 'barge-in: paused');
       }
     } else if (reply && !reply.audible && this.state === 'thinking' && reply.input.kind !== 'greeting') {
@@ -234,6 +242,12 @@ export class Call extends EventEmitter implements CallSession {
       this.callerSpeaking = false;
       this.callerEndMs = Math.max(end, this.callerStartMs);
       this.lastActivityMs = now;
+      if (this.state === 'listening' && !this.paused && this.finalizeAtMs === null) {
+        // Ask for the final now, while the end-of-turn silence runs: decoding overlaps the wait. If
+        // the caller goes on, the next final is appended to this one.
+        this.finalizeAtMs = now;
+        this.stt!.finalize();
+      }
     }
   }
 
@@ -274,15 +288,14 @@ export class Call extends EventEmitter implements CallSession {
 
   private checkTurnEnd(now: number): void {
     if (this.state !== 'listening' || this.paused || !this.callerSpoke || this.callerSpeaking) return;
-    if (this.finalizeAtMs === null) {
-      if (now - this.lastActivityMs >= this.deps.agent.endOfTurnMs) {
-        this.finalizeAtMs = now;
-        this.stt!.finalize();
+    if (this.finalizeAtMs !== null) {
+      if (now - this.finalizeAtMs > NO_WORDS_TIMEOUT_MS) {
+        this.log.warn('recognizer gave no final in time: treating as not understood');
+        this.completeTurn();
       }
-    } else if (now - this.finalizeAtMs > NO_WORDS_TIMEOUT_MS) {
-      this.log.warn('recognizer gave no final in time: treating as not understood');
-      this.completeTurn();
+      return;
     }
+    if (now - this.lastActivityMs >= this.deps.agent.endOfTurnMs) this.completeTurn();
   }
 
   private checkSilence(now: number): void {
@@ -323,7 +336,9 @@ export class Call extends EventEmitter implements CallSession {
           this.pendingText = this.pendingText ? `${this.pendingText} ${e.text.trim()}` : e.text.trim();
           this.pendingConfidence = e.confidence;
         }
-        if (this.state === 'listening' && this.callerSpoke && !this.callerSpeaking && (this.finalizeAtMs !== null || e.endOfUtterance)) {
+        this.finalizeAtMs = null;
+        // The turn is committed by checkTurnEnd once the end-of-turn silence has also passed.
+        if (e.endOfUtterance && this.state === 'listening' && this.callerSpoke && !this.callerSpeaking && this.now() - this.lastActivityMs >= this.deps.agent.endOfTurnMs) {
           this.completeTurn();
         }
         return;
@@ -422,6 +437,9 @@ export class Call extends EventEmitter implements CallSession {
       return;
     }
     reply.brainDone = true;
+    // The brain has moved on (e.g. to its next question): listen for the answers to that, even
+    // while the question still plays, so a caller who answers over it is understood.
+    this.syncExpectations();
     if (reply === this.reply && reply.segments.length === 0) this.finishReply(reply, false);
   }
 
@@ -544,7 +562,22 @@ export class Call extends EventEmitter implements CallSession {
       this.terminate(reply.terminal, reply.terminal.type === 'transfer' ? 'transferred' : 'agent-hangup');
       return;
     }
-    if (this.stt?.setExpectations) this.stt.setExpectations(this.deps.brain.expectations());
+    this.syncExpectations();
+  }
+
+  private sentExpectations = '';
+
+  /**
+   * Give the recognizer the brain's current expectations — but never while the caller is talking:
+   * a grammar switch restarts a grammar recognizer's utterance, and the words in flight would be lost.
+   */
+  private syncExpectations(): void {
+    if (!this.stt?.setExpectations || this.callerSpeaking || this.callerSpoke || this.paused || this.state === 'ended') return;
+    const expect = this.deps.brain.expectations();
+    const key = expect.phrases.join('\n');
+    if (key === this.sentExpectations) return;
+    this.sentExpectations = key;
+    this.stt.setExpectations(expect);
   }
 
   /** Stop the current reply now (barge-in, DTMF, call end): pending model and TTS work is aborted. */
@@ -552,6 +585,7 @@ export class Call extends EventEmitter implements CallSession {
     const reply = this.reply;
     if (!reply) return;
     reply.ctrl.abort();
+    if (reply.audible && !this.paused) this.emit('flush');
     this.finishReply(reply, true);
   }
 

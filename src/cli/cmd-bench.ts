@@ -22,7 +22,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   };
   const seed = flagNumber(args, 'seed') ?? 20261125;
   if (args.flags.fuzz) {
-    const { runFuzz } = await import('../../bench/fuzz-run.ts');
+    const { runFuzz, formatFuzzReport } = await import('../../bench/fuzz-run.ts');
     const r = await runFuzz({
       packets: flagNumber(args, 'packets') ?? 1_000_000,
       calls: flagNumber(args, 'calls') ?? 20,
@@ -30,10 +30,11 @@ export async function run(args: ParsedArgs): Promise<number> {
       maxSeconds: flagNumber(args, 'max-seconds') ?? 600,
       log,
     });
+    log(formatFuzzReport(r));
     return r.ok ? 0 : 1;
   }
   if (args.flags.soak) {
-    const { runSoak } = await import('../../bench/soak-run.ts');
+    const { runSoak, formatSoakReport } = await import('../../bench/soak-run.ts');
     const r = await runSoak({
       calls: flagNumber(args, 'calls') ?? 10_000,
       wave: flagNumber(args, 'wave') ?? 200,
@@ -41,6 +42,7 @@ export async function run(args: ParsedArgs): Promise<number> {
       maxSeconds: flagNumber(args, 'max-seconds') ?? 900,
       log,
     });
+    log(formatSoakReport(r));
     return r.ok ? 0 : 1;
   }
   const { runLoadBench, formatTable } = await import('../../bench/load-bench.ts');

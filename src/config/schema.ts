@@ -16,7 +16,7 @@ export const vadSchema = z
     /** Frames quieter than this (dBFS) are never speech: WebRTC VAD fires on steady noise. */
     energyGateDbfs: z.number().min(-90).max(0).default(-45),
     /** Voiced time needed before speech "starts". */
-    onsetMs: z.number().int().min(20).max(1000).default(60),
+    onsetMs: z.number().int().min(20).max(1000).default(40),
     /** Unvoiced time needed before speech "ends" (smooths over short gaps). */
     hangoverMs: z.number().int().min(20).max(2000).default(200),
   })
@@ -30,7 +30,7 @@ export const mediaSchema = z
     rtpPortMax: z.number().int().min(1025).max(65535).default(40999),
     codec: z.enum(['ulaw', 'alaw']).default('ulaw'),
     /** Target jitter-buffer depth. */
-    jitterBufferMs: z.number().int().min(20).max(500).default(60),
+    jitterBufferMs: z.number().int().min(20).max(500).default(40),
     /** Grow/shrink the depth with measured jitter, between 20 ms and jitterBufferMs * 3. */
     jitterAdaptive: z.boolean().default(false),
     vad: vadSchema,
@@ -63,8 +63,8 @@ export const bargeInSchema = z
 
 export const agentSchema = z
   .object({
-    /** Caller silence that ends the caller's turn (when the recognizer has not said so first). */
-    endOfTurnMs: z.number().int().min(100).max(5000).default(500),
+    /** Silence after the VAD's end of speech (which already waited media.vad.hangoverMs) that ends the caller's turn, unless the recognizer said so first. */
+    endOfTurnMs: z.number().int().min(0).max(5000).default(250),
     silence: z
       .object({
         repromptAfterMs: z.number().int().min(1000).max(60000).default(7000),

@@ -28,7 +28,7 @@ export interface RtpEndpointOptions {
   readonly bindAddress: string;
   /** Where to send from the first packet on (Asterisk: UNICASTRTP_LOCAL_ADDRESS:UNICASTRTP_LOCAL_PORT). */
   readonly remote?: RtpPeer;
-  /** Accept packets only from `remote` (no latching to another source). Requires `remote`. */
+  /** Accept packets only from `remote` (no latching to another source). Requires `remote` (or setRemote later). */
   readonly pinPeer?: boolean;
   /** Audio payload type accepted: 0 for ulaw (default), 8 for alaw. */
   readonly codec?: G711Codec;
@@ -89,7 +89,7 @@ export class RtpEndpoint {
   private readonly dtmfPt: number;
   private readonly onPacket: RtpEndpointOptions['onPacket'];
   private readonly onDtmf: RtpEndpointOptions['onDtmf'];
-  private readonly pinned: boolean;
+  private pinned: boolean;
   /** Inbound source accepted (latched or pinned); null until the first valid packet. */
   private srcAddress: string | null = null;
   private srcPort = 0;
@@ -101,9 +101,6 @@ export class RtpEndpoint {
 
   /** Bind a socket on the next free port of the pool (skipping ports another process holds). */
   static async open(opts: RtpEndpointOptions): Promise<RtpEndpoint> {
-    if (opts.pinPeer && !opts.remote) {
-      throw new BridgeError('CONFIG_INVALID', 'pinPeer needs a remote address to pin to', {});
-    }
     const type = isIPv6(opts.bindAddress) ? 'udp6' : 'udp4';
     const attempts = opts.pool.size;
     let lastError: unknown;
@@ -170,6 +167,21 @@ export class RtpEndpoint {
     return this.closed;
   }
 
+  /**
+   * Name the peer after binding (ExternalMedia: our port goes to Asterisk first, its
+   * UNICASTRTP address comes back after). Sending goes there from now on; with `pin`, inbound is
+   * accepted only from it (a source latched earlier is replaced).
+   */
+  setRemote(remote: RtpPeer, opts: { pin?: boolean } = {}): void {
+    this.dstAddress = remote.address;
+    this.dstPort = remote.port;
+    if (opts.pin ?? this.pinned) {
+      this.pinned = true;
+      this.srcAddress = remote.address;
+      this.srcPort = remote.port;
+    }
+  }
+
   /** Send one datagram to the peer. Node copies the bytes to the kernel before the next tick reuses them. */
   send(buf: Uint8Array): void {
     if (this.closed) return;
@@ -213,7 +225,8 @@ export class RtpEndpoint {
     c.packetsIn++;
     c.bytesIn += msg.length;
     const latched = this.srcAddress !== null;
-    if (latched && (rinfo.port !== this.srcPort || rinfo.address !== this.srcAddress)) {
+    if (latched ? rinfo.port !== this.srcPort || rinfo.address !== this.srcAddress : this.pinned) {
+      // (Pinned but no remote named yet: nothing is trusted until setRemote.)
       c.wrongSource++;
       return;
     }

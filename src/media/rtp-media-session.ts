@@ -12,7 +12,7 @@
 import pino from 'pino';
 import type { CallSession } from '../agent/call-port.ts';
 import type { EncodedFrame } from '../providers/types.ts';
-import { errorMessage } from '../errors.ts';
+import { BridgeError, errorMessage } from '../errors.ts';
 import { FRAME_SAMPLES } from './audio-frame.ts';
 import { DtmfReceiver } from './dtmf.ts';
 import { decoderFor, encoderFor, G711_PAYLOAD_TYPE, silenceByte, type G711Codec } from './g711.ts';
@@ -24,7 +24,8 @@ import type { RtpPacket } from './rtp-packet.ts';
 import type { Ticker } from './ticker.ts';
 
 export interface RtpMediaSessionOptions {
-  readonly call: CallSession;
+  /** The call to drive; omit to bind the port first and attach() the call later. */
+  readonly call?: CallSession;
   readonly ticker: Ticker;
   readonly pool: PortPool;
   readonly bindAddress: string;
@@ -69,7 +70,8 @@ export interface RtpMediaCounters {
 
 export class RtpMediaSession {
   readonly codec: G711Codec;
-  private readonly call: CallSession;
+  private call: CallSession | null = null;
+  private readonly ticker: Ticker;
   private readonly endpoint: RtpEndpoint;
   private readonly jb: JitterBuffer;
   private readonly dtmf = new DtmfReceiver();
@@ -106,7 +108,7 @@ export class RtpMediaSession {
   }
 
   private constructor(opts: RtpMediaSessionOptions, endpoint: RtpEndpoint) {
-    this.call = opts.call;
+    this.ticker = opts.ticker;
     this.endpoint = endpoint;
     this.codec = opts.codec ?? 'ulaw';
     this.log = opts.logger ?? pino({ level: 'silent' });
@@ -123,8 +125,21 @@ export class RtpMediaSession {
       initialTimestamp: opts.initialTimestamp,
       send: (buf) => endpoint.send(buf),
     });
-    this.call.on('ended', this.onEnded);
-    this.unsubscribe = opts.ticker.add(this.onTick);
+    if (opts.call) this.attach(opts.call);
+  }
+
+  /**
+   * Start driving `call` (when open() had no call): for ExternalMedia the port must be named to
+   * Asterisk before its UNICASTRTP address is known. Packets that arrived meanwhile wait in the
+   * jitter buffer (bounded). `remote` also redirects sending (see RtpEndpoint.setRemote).
+   */
+  attach(call: CallSession, remote?: RtpPeer): void {
+    if (this.closing) throw new BridgeError('INTERNAL', 'RtpMediaSession.attach after close', { callId: call.id });
+    if (this.call) throw new BridgeError('INTERNAL', 'RtpMediaSession already has a call', { callId: call.id });
+    if (remote) this.endpoint.setRemote(remote);
+    this.call = call;
+    call.on('ended', this.onEnded);
+    this.unsubscribe = this.ticker.add(this.onTick);
   }
 
   get localAddress(): string {
@@ -181,7 +196,7 @@ export class RtpMediaSession {
     if (this.closing) return this.closing;
     this.unsubscribe?.();
     this.unsubscribe = null;
-    this.call.off('ended', this.onEnded);
+    this.call?.off('ended', this.onEnded);
     this.closing = this.endpoint.close();
     return this.closing;
   }
@@ -194,7 +209,7 @@ export class RtpMediaSession {
   private onDtmf(pkt: RtpPacket): void {
     if (this.closing) return;
     const digit = this.dtmf.push(pkt);
-    if (digit === null) return;
+    if (digit === null || this.call === null) return;
     try {
       this.call.dtmf(digit);
     } catch (err) {
@@ -208,19 +223,20 @@ export class RtpMediaSession {
 
   // One closure per session, registered once with the shared ticker.
   private readonly onTick = (_tick: number, nowMs: number): void => {
-    if (this.closing) return;
+    const call = this.call;
+    if (this.closing || call === null) return;
     const frame = this.jb.pop(nowMs);
     this.frameCounts[frame.kind]++;
     this.decode(frame.payload, this.pcmIn);
     this.encodedIn.payload = frame.payload;
     try {
-      this.call.pushInbound(this.pcmIn, this.encodedIn as EncodedFrame);
+      call.pushInbound(this.pcmIn, this.encodedIn as EncodedFrame);
     } catch (err) {
       this.callFailed(err);
     }
     let out: Int16Array | null = null;
     try {
-      out = this.call.pullOutbound();
+      out = call.pullOutbound();
     } catch (err) {
       this.callFailed(err);
     }
@@ -236,7 +252,7 @@ export class RtpMediaSession {
 
   private callFailed(err: unknown): void {
     if (this.callErrors++ % 1000 === 0) {
-      this.log.error({ err: errorMessage(err), callId: this.call.id }, 'call session threw in the media loop');
+      this.log.error({ err: errorMessage(err), callId: this.call?.id }, 'call session threw in the media loop');
     }
   }
 }

@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.ts';
 import type { LlmEntry, SttEntry, TtsEntry } from '../config/providers.ts';
 import { FallbackLlm, FallbackStt, FallbackTts, type FallbackReporter } from './fallback.ts';
 import { OpenAiLlm } from './llm/openai.ts';
-import type { TimingSink } from './llm/provider-common.ts';
+import type { TimingSink } from './common.ts';
 import { DeepgramStt } from './stt/deepgram.ts';
 import { PocketsphinxStt } from './stt/pocketsphinx.ts';
 import { WhisperStt } from './stt/whisper.ts';

@@ -30,7 +30,7 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-let portBase = 42000 + (process.pid % 40) * 200;
+let portBase = 42000 + (process.pid % 20) * 400;
 
 export async function rig(opts: {
   config?: Partial<AsteriskConfigInput>;
@@ -44,7 +44,7 @@ export async function rig(opts: {
   realMedia?: boolean;
 } = {}): Promise<Rig> {
   const fake = opts.fake ?? (await new FakeAri().start());
-  const pool = new PortPool(portBase, portBase + 199);
+  const pool = new PortPool(portBase, portBase + 399);
   portBase += 0;
   const ticker = new Ticker();
   ticker.start();

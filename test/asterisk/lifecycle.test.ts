@@ -115,9 +115,6 @@ describe('ARI adapter: one call through the real ari-client against the fake Ast
     const caller = r.fake.startCall({ callerName: VICI_CID, callerNumber: '5551234567' });
     await waitFor(() => r!.factory.sessions[0]?.started === true, 'session start');
     const session = r.factory.sessions[0];
-    session.act({ type: 'transfer', target: 'not-configured', summary: 'x' });
-    await new Promise((res) => setTimeout(res, 50));
-    expect(r.fake.channels.get(caller.id)?.inStasis).toBe(true); // refused: stays with the AI
     session.act({ type: 'set_disposition', status: 'XFER' });
     session.act({ type: 'transfer', target: 'closer', summary: 'Wants a quote\nfor solar' });
     await waitFor(() => r!.fake.channels.get(caller.id)?.continuedTo !== undefined, 'continue');
@@ -130,6 +127,19 @@ describe('ARI adapter: one call through the real ari-client against the fake Ast
     expect(session.ended?.reason).toBe('transferred');
     expect(leakReport(r)).toEqual(NO_LEAKS);
     expect(r.fake.channels.has(caller.id)).toBe(true); // the caller lives on in the dialplan
+  });
+
+  it('refuses a transfer target that is not in config: the caller goes back to the dialplan, not to it', async () => {
+    r = await rig({ transfers: { sales: { description: 'sales', context: 'ai-transfer', extension: 'sales', priority: 2 } } });
+    await r.adapter.start();
+    const caller = r.fake.startCall({ callerNumber: '5551234567' });
+    await waitFor(() => r!.factory.sessions[0]?.started === true, 'session start');
+    r.factory.sessions[0].act({ type: 'transfer', target: 'not-configured', summary: 'x' });
+    await waitFor(() => r!.fake.channels.get(caller.id)?.continuedTo !== undefined, 'hand-back');
+    expect(r.fake.channels.get(caller.id)?.continuedTo).toEqual({});
+    expect(r.fake.channels.get(caller.id)?.vars.get('AI_BRIDGE_STATUS')).toBe('ERROR');
+    await waitFor(() => leakReport(r!).activeCalls === 0, 'call removed');
+    expect(leakReport(r)).toEqual(NO_LEAKS);
   });
 
   it('transfers to a plain dialplan target', async () => {

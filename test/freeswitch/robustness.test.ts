@@ -153,6 +153,7 @@ describe('mod_audio_stream WebSocket security and validation', () => {
     const bad = h.fs.placeCall();
     const good = h.fs.placeCall();
     await waitFor(() => h!.factory.created.length === 2 && h!.factory.created.every((a) => a.started), 'both started');
+    await waitFor(() => bad.stream?.state === 'open' && good.stream?.state === 'open', 'streams open');
     bad.stream!.ws!.send(Buffer.alloc(333), { binary: true }); // not whole 20 ms L16 frames
     await waitFor(() => !bad.up && bad.wsCloseCodes.length > 0, 'bad call ended');
     expect(bad.wsCloseCodes).toContain(1003);
@@ -167,7 +168,7 @@ describe('mod_audio_stream WebSocket security and validation', () => {
   it('an oversized frame (over maxFrameBytes) closes that call with 1009', async () => {
     h = await makeHarness({ playback: 'stream-audio', ws: { port: 0, secret: SECRET, maxFrameBytes: 640 } });
     const ch = h.fs.placeCall();
-    await waitFor(() => h!.factory.get(ch.uuid)?.started === true, 'started');
+    await waitFor(() => h!.factory.get(ch.uuid)?.started === true && ch.stream?.state === 'open', 'started');
     ch.stream!.ws!.send(Buffer.alloc(6400), { binary: true });
     await waitFor(() => !ch.up && ch.wsCloseCodes.length > 0, 'ended');
     expect(ch.wsCloseCodes).toContain(1009);
@@ -189,7 +190,8 @@ describe('mod_audio_stream WebSocket security and validation', () => {
 
 describe('scale and cleanup', () => {
   it('100 concurrent calls run and leave no sockets, timers or ticker subscribers behind', async () => {
-    h = await makeHarness({ playback: 'unicast', maxCalls: 100, unicast: { freeswitchPortMin: 48000, freeswitchPortMax: 48199 } }, { greetingFrames: 3 });
+    const base = 50000 + Math.floor(Math.random() * 10000); // shared machine: avoid fixed ports
+    h = await makeHarness({ playback: 'unicast', maxCalls: 100, unicast: { freeswitchPortMin: base, freeswitchPortMax: base + 199 } }, { greetingFrames: 3 });
     const chans = Array.from({ length: 100 }, () => h!.fs.placeCall());
     await waitFor(() => h!.factory.created.length === 100 && h!.factory.created.every((a) => a.started), '100 started', 10000);
     await waitFor(() => chans.every((c) => c.unicast !== null), 'unicast bound', 10000);

@@ -55,9 +55,12 @@ export class ToneSession extends EventEmitter implements CallSession {
     this.digits.push(digit);
   }
 
+  /** Like the agent's Call: hangup/transfer are emitted and the call ends right after. */
   act(action: CallAction): void {
     this.actions.push(action);
     this.emit('action', action);
+    if (action.type === 'hangup') this.end('agent-hangup', action.reason);
+    if (action.type === 'transfer') this.end('transferred', `transfer to ${action.target}`);
   }
 
   end(reason: EndReason, detail?: string): void {

@@ -106,12 +106,31 @@ describe('RtpEndpoint over loopback UDP', () => {
     expect(ep.counters.wrongSource).toBe(1);
   });
 
-  it('pinPeer without a remote is a configuration error', async () => {
+  it('pinPeer without a remote trusts nobody until setRemote names the peer', async () => {
     const pool = new PortPool(BASE, BASE + 9);
-    await expect(RtpEndpoint.open({ pool, bindAddress: HOST, pinPeer: true, onPacket: () => {} })).rejects.toMatchObject({
-      code: 'CONFIG_INVALID',
-    });
-    expect(pool.inUse).toBe(0);
+    const a = await udpClient();
+    const { ep, got } = await open(pool, { pinPeer: true });
+    sendTo(a, ep.localPort, rtp(1));
+    await waitFor(() => ep.counters.packetsIn === 1, 'first datagram');
+    expect(ep.counters.wrongSource).toBe(1);
+    ep.setRemote({ address: HOST, port: a.address().port });
+    sendTo(a, ep.localPort, rtp(2));
+    await waitFor(() => got.length === 1, 'accepted packet');
+    expect(got[0].sequence).toBe(2);
+    ep.send(rtp(3));
+    await waitFor(() => a.received.length === 1, 'reply to the named peer');
+  });
+
+  it('setRemote after binding redirects sending (ExternalMedia: port first, remote later)', async () => {
+    const pool = new PortPool(BASE, BASE + 9);
+    const a = await udpClient();
+    const b = await udpClient();
+    const { ep } = await open(pool, { remote: { address: HOST, port: a.address().port } });
+    ep.send(rtp(1));
+    ep.setRemote({ address: HOST, port: b.address().port });
+    ep.send(rtp(2));
+    await waitFor(() => a.received.length === 1 && b.received.length === 1, 'one packet each');
+    expect(b.received[0].readUInt16BE(2)).toBe(2);
   });
 
   it('malformed datagrams are counted by error code, never thrown, and do not latch', async () => {

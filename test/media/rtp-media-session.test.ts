@@ -256,6 +256,27 @@ describe('RtpMediaSession over loopback', () => {
     expect(b.ticker.size).toBe(0);
   });
 
+  it('bind first, attach the call and the remote later (ExternalMedia order)', async () => {
+    const clock = new ManualClock();
+    const ticker = new Ticker(clock);
+    const pool = new PortPool(BASE + 14, BASE + 19);
+    const session = await RtpMediaSession.open({ ticker, pool, bindAddress: HOST, jitterBufferMs: 20, initialSeq: 7 });
+    cleanup.push(() => session.close());
+    ticker.start();
+    cleanup.push(() => ticker.stop());
+    clock.advance(100); // no call yet: nothing happens, nothing throws
+    expect(ticker.size).toBe(0);
+    const far = await farEnd();
+    const call = new EchoCall();
+    call.greeting = [ulawDecode(tonePayload(0))];
+    session.attach(call, { address: HOST, port: far.port });
+    expect(() => session.attach(new EchoCall())).toThrow();
+    clock.advance(20);
+    await waitFor(() => far.got.length === 1, 'first packet to the late remote');
+    expect(far.got[0].sequence).toBe(7);
+    expect(call.heard).toHaveLength(1);
+  });
+
   it('two sessions on one ticker: one call failing leaves the other untouched', async () => {
     const clock = new ManualClock();
     const ticker = new Ticker(clock);

@@ -67,6 +67,13 @@ describe('LlmBrain over a local OpenAI-protocol server', () => {
     expect(toolMsg?.content).toMatch(/REFUSED.*not configured/);
   });
 
+  it('a silent model turn (tool only, twice) still gives the caller words, never dead air', async () => {
+    server.chat.push({ kind: 'reply', steps: [{ tool: { name: 'set_disposition', args: '{"status":"NI"}' } }] }, { kind: 'reply', steps: [] });
+    const out = outputs(await turn(brain, 'not interested'));
+    expect(out.actions).toEqual([{ type: 'set_disposition', status: 'NI' }]);
+    expect(out.text).toBe('Sorry, could you say that again?');
+  });
+
   it('a valid transfer becomes an action', async () => {
     server.chat.push({ kind: 'reply', steps: [{ text: 'Connecting you now.' }, { tool: { name: 'transfer', args: '{"target":"sales","summary":"interested"}' } }] });
     const out = outputs(await turn(brain, 'put me through to sales'));

@@ -38,6 +38,8 @@ const intentSchema = outcomeSchema
 const stateSchema = z
   .object({
     say: z.string().min(1),
+    /** The short question asked again after a no-match, a silence or an aside ("who is this?"); default: `say`. */
+    reprompt: z.string().optional(),
     intents: z.record(intentSchema).default({}),
     /** Said when the answer was not understood (then the state's question again). */
     noMatch: z.string().optional(),

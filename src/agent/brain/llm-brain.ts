@@ -98,6 +98,7 @@ export class LlmBrain implements Brain {
     const turn: ChatMessage[] = [];
     const maxRounds = this.opts.maxRounds ?? 3;
     let spokeAnything = false;
+    let endedCall = false;
     for (let round = 0; round < maxRounds && !signal.aborted; round++) {
       const filter = new LeakFilter(this.promptGrams, this.window);
       const calls: RawToolCall[] = [];
@@ -167,9 +168,13 @@ export class LlmBrain implements Brain {
       }
       // After a terminal action there is nothing more to say; after a refusal (or silent tool use)
       // the model gets another round so the caller is not left in silence.
+      endedCall ||= terminal;
       if (terminal || (!refused && spokeAnything)) break;
     }
     this.pending = turn;
+    // A voice turn must never end in dead air: a model that produced only tool calls (or nothing)
+    // gets a neutral line spoken for it.
+    if (!spokeAnything && !endedCall && !signal.aborted) yield { type: 'text', text: 'Sorry, could you say that again?' };
   }
 
   replyHeard(heard: string, _intended: string, interrupted: boolean): void {

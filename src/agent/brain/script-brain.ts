@@ -43,7 +43,7 @@ export class ScriptBrain implements Brain {
         yield this.text(st.say);
         return;
       case 'silence':
-        yield this.text(`${st.silence ?? this.campaign.defaults.silence} ${st.say}`);
+        yield this.text(`${st.silence ?? this.campaign.defaults.silence} ${st.reprompt ?? st.say}`);
         return;
       case 'no-match':
         yield* this.noMatch();
@@ -106,7 +106,7 @@ export class ScriptBrain implements Brain {
       return;
     }
     const st = this.campaign.states[this.state];
-    yield this.text(`${st.noMatch ?? this.campaign.defaults.noMatch} ${st.say}`);
+    yield this.text(`${st.noMatch ?? this.campaign.defaults.noMatch} ${st.reprompt ?? st.say}`);
   }
 
   private *apply(o: Outcome): Generator<BrainOutput> {
@@ -114,9 +114,14 @@ export class ScriptBrain implements Brain {
     const terminal = o.hangup || o.transfer !== undefined;
     let text = o.say ?? '';
     if (!terminal) {
-      if (o.next) this.state = o.next;
-      // Stay or move: either way the caller needs the (new) state's question.
-      if (o.next || o.say) text = `${text} ${this.campaign.states[this.state].say}`;
+      // Move: the new state's full prompt. Stay (an aside like "who is this?"): just its question again.
+      if (o.next) {
+        this.state = o.next;
+        text = `${text} ${this.campaign.states[this.state].say}`;
+      } else if (o.say) {
+        const st = this.campaign.states[this.state];
+        text = `${text} ${st.reprompt ?? st.say}`;
+      }
     }
     if (text.trim()) yield this.text(text);
     if (o.disposition) yield this.action({ name: 'set_disposition', arguments: JSON.stringify({ status: o.disposition }) });

@@ -78,6 +78,10 @@ export class AsteriskCall {
   private expectedEnd: EndReason | null = null;
   private maxTimer: TimerHandle | null = null;
   private disposition: string | undefined;
+  /** A hangup/transfer action is releasing the caller: tear-down must not. */
+  private terminalAction = false;
+  private safetyTimer: TimerHandle | null = null;
+  private callerLeftSeen = false;
   private info: VicidialCallInfo = {};
   private readonly log: pino.Logger;
   readonly done: Promise<void>;
@@ -227,6 +231,12 @@ export class AsteriskCall {
 
   /** The caller channel left Stasis or is gone. */
   callerLeft(kind: 'stasis-end' | 'destroyed' | 'hangup-request' | 'missing'): void {
+    this.callerLeftSeen = true;
+    if (this.safetyTimer) {
+      this.env.clock.clearTimeout(this.safetyTimer);
+      this.safetyTimer = null;
+      this.env.counters.timersActive--;
+    }
     if (kind !== 'stasis-end' || this.expectedEnd === null) this.callerGone = true;
     const reason = this.expectedEnd ?? 'caller-hangup';
     void this.teardown(reason);
@@ -271,7 +281,10 @@ export class AsteriskCall {
   }
 
   private async agentHangup(reason: string): Promise<void> {
-    if (this.phase !== 'running') return;
+    if (this.terminalAction || (this.phase !== 'running' && this.phase !== 'setup')) return;
+    // The agent emits its hangup/transfer and then ends at once: from here this handler, not
+    // tear-down, decides what happens to the caller.
+    this.terminalAction = true;
     this.log.info({ reason }, 'agent hangs up');
     const ra = this.remoteAgent();
     if (ra && this.env.vicidial) {
@@ -279,31 +292,67 @@ export class AsteriskCall {
       try {
         this.expectedEnd = 'agent-hangup';
         await this.env.vicidial.agentApi.raCallControl({ callId: ra.callId, agentUser: ra.user, stage: 'HANGUP', status: this.disposition ?? this.env.vicidial.config.defaultStatus });
+        this.armSafetyHangup();
         return;
       } catch (err) {
         this.log.warn({ err: errorMessage(err) }, 'ra_call_control HANGUP failed; hanging up over ARI');
       }
     }
+    await this.hangupCaller();
     await this.teardown('agent-hangup', reason);
   }
 
+  /**
+   * After ra_call_control, VICIdial moves the channel over AMI. If it has not within 15 s, the caller
+   * sits in a bridge-less Stasis app: hang up over ARI rather than leave silence.
+   */
+  private armSafetyHangup(): void {
+    if (this.safetyTimer) return;
+    this.env.counters.timersActive++;
+    this.safetyTimer = this.env.clock.setTimeout(() => {
+      this.safetyTimer = null;
+      this.env.counters.timersActive--;
+      if (this.callerGone || this.callerLeftSeen) return;
+      this.log.warn('VICIdial did not take the call back after ra_call_control; hanging up');
+      void this.hangupCaller();
+    }, 15_000);
+  }
+
+  private async hangupCaller(): Promise<void> {
+    if (this.callerGone) return;
+    try {
+      await this.env.rest().hangup(this.callerId);
+      this.callerGone = true;
+    } catch (err) {
+      if (isNotFound(err)) {
+        this.callerGone = true;
+        return;
+      }
+      this.env.counters.restErrors++;
+      this.log.warn({ err: errorMessage(err) }, 'caller hang-up failed');
+    }
+  }
+
   private async transfer(targetName: string, summary: string): Promise<void> {
-    if (this.phase !== 'running') return;
+    if (this.terminalAction || (this.phase !== 'running' && this.phase !== 'setup')) return;
     const target = Object.prototype.hasOwnProperty.call(this.env.transfers, targetName) ? this.env.transfers[targetName] : undefined;
     if (!target) {
+      // Tool validation should have stopped this; if the agent ends anyway, tear-down hangs up.
       this.log.warn({ target: targetName }, 'transfer to a target not in config refused');
       return;
     }
+    this.terminalAction = true;
     const { config } = this.env;
-    const rest = this.env.rest();
     this.expectedEnd = 'transferred';
     try {
+      const rest = this.env.rest();
       this.env.vicidial?.sink.transferSummary(this.info, summary);
       const ra = this.remoteAgent();
       if (ra && target.ingroup && this.env.vicidial) {
         try {
           await this.env.vicidial.agentApi.raCallControl({ callId: ra.callId, agentUser: ra.user, stage: 'INGROUPTRANSFER', ingroup: target.ingroup });
           this.log.info({ target: targetName, ingroup: target.ingroup }, 'transferred through ra_call_control');
+          this.armSafetyHangup();
           return;
         } catch (err) {
           this.log.warn({ err: errorMessage(err) }, 'ra_call_control INGROUPTRANSFER failed; continuing in the dialplan');
@@ -327,10 +376,15 @@ export class AsteriskCall {
       await rest.continueInDialplan(this.callerId, dest);
       // StasisEnd of the caller follows; tear-down happens there (expectedEnd = transferred).
     } catch (err) {
-      this.expectedEnd = null;
       this.env.counters.restErrors++;
-      this.log.error({ err: errorMessage(err), target: targetName }, 'transfer failed');
-      if (isNotFound(err)) this.callerLeft('missing');
+      this.log.error({ err: errorMessage(err), target: targetName }, 'transfer failed; handing the caller back to the dialplan');
+      if (isNotFound(err)) {
+        this.callerGone = true;
+      } else {
+        // Never leave the caller in a bridge-less Stasis app: back to the dialplan, or hang up.
+        await this.handBackCaller('ERROR');
+      }
+      await this.teardown('error', 'transfer failed');
     }
   }
 
@@ -392,7 +446,7 @@ export class AsteriskCall {
         await this.deleteQuietly(() => rest!.destroyBridge(this.bridgeId), 'bridge');
         counters.bridgesDeleted++;
       }
-      if (!this.callerGone && reason !== 'transferred' && reason !== 'caller-hangup') {
+      if (!this.callerGone && !this.terminalAction && reason !== 'caller-hangup') {
         await this.releaseCaller(rest, reason);
       }
     }
@@ -415,12 +469,25 @@ export class AsteriskCall {
     }
   }
 
+  private async handBackCaller(status: string): Promise<void> {
+    const rest = this.env.rest();
+    try {
+      await rest.setVar(this.callerId, this.env.config.statusVariable, status);
+      await rest.continueInDialplan(this.callerId, this.env.config.overLimit.target);
+    } catch (err) {
+      if (isNotFound(err)) return;
+      this.log.warn({ err: errorMessage(err) }, 'hand-back failed; hanging up');
+      await rest.hangup(this.callerId).catch(() => undefined);
+    }
+  }
+
   /** Agent/limit ends hang the caller up; errors hand it back to the dialplan (a human, not silence). */
   private async releaseCaller(rest: AriRest, reason: EndReason): Promise<void> {
     const { config } = this.env;
     try {
-      if (reason === 'error' || reason === 'shutdown') {
-        await rest.setVar(this.callerId, config.statusVariable, reason === 'error' ? 'ERROR' : 'SHUTDOWN');
+      if (reason === 'error' || reason === 'shutdown' || reason === 'transferred') {
+        // 'transferred' here = the agent ended for a transfer we refused: the caller wanted a human.
+        await rest.setVar(this.callerId, config.statusVariable, reason === 'shutdown' ? 'SHUTDOWN' : 'ERROR');
         await rest.continueInDialplan(this.callerId, config.overLimit.target);
       } else {
         if (reason === 'max-duration') await rest.setVar(this.callerId, config.statusVariable, 'MAX_DURATION').catch(() => undefined);

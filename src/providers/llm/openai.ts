@@ -22,7 +22,7 @@ import {
   Watchdog,
   type ProviderIdentity,
   type TimingSink,
-} from './provider-common.ts';
+} from '../common.ts';
 
 export interface OpenAiLlmOptions {
   readonly config: OpenAiLlmConfig;

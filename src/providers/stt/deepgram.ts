@@ -27,7 +27,7 @@ import {
   Watchdog,
   type ProviderIdentity,
   type TimingSink,
-} from '../llm/provider-common.ts';
+} from '../common.ts';
 
 export interface DeepgramSttOptions {
   readonly config: DeepgramConfig;
@@ -135,7 +135,14 @@ class DeepgramSession implements SttSession {
       this.keepAlive.unref?.();
       this.openWaiter?.resolve();
     });
-    socket.on('message', (m: unknown) => this.onMessage(m));
+    socket.on('message', (m: unknown) => {
+      try {
+        this.onMessage(m);
+      } catch (err) {
+        // A listener downstream threw: keep it out of the SDK (which would console.error it).
+        this.log.error({ callId, err: (err as Error).message }, 'stt event handler failed');
+      }
+    });
     socket.on('error', (err: Error) => this.onSocketError(err));
     socket.on('close', (ev: { code?: number; reason?: string }) => this.onClose(ev?.code ?? 1006, ev?.reason ?? ''));
     socket.connect();
@@ -174,7 +181,7 @@ class DeepgramSession implements SttSession {
     try {
       if (this.mulaw) {
         if (encoded && encoded.codec === 'ulaw') this.socket.sendMedia(encoded.payload);
-        else this.socket.sendMedia(pcmToUlaw(frame, frame.length === 160 ? this.ulawBuf : undefined).slice());
+        else this.socket.sendMedia(pcmToUlaw(frame, frame.length === 160 ? this.ulawBuf : undefined)); // ws masks client frames into a new buffer, so reuse is safe
       } else {
         // Int16Array is host-endian; every platform Node runs on here is little-endian, as linear16 wants.
         this.socket.sendMedia(new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength));

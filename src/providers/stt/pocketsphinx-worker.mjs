@@ -29,7 +29,16 @@ const f = {
   ps_set_jsgf_string: ps.func('int ps_set_jsgf_string(void *ps, const char *name, const char *jsgf)'),
   ps_set_lm_file: ps.func('int ps_set_lm_file(void *ps, const char *name, const char *path)'),
   ps_set_search: ps.func('int ps_set_search(void *ps, const char *name)'),
+  ps_add_word: ps.func('int ps_add_word(void *ps, const char *word, const char *phones, int update)'),
+  ps_seg_iter: ps.func('void *ps_seg_iter(void *ps)'),
+  ps_seg_next: ps.func('void *ps_seg_next(void *seg)'),
+  ps_seg_word: ps.func('const char *ps_seg_word(void *seg)'),
+  ps_seg_frames: ps.func('void ps_seg_frames(void *seg, _Out_ int *sf, _Out_ int *ef)'),
+  ps_seg_free: ps.func('void ps_seg_free(void *seg)'),
 };
+
+/** The en-us model's phones: the garbage path can be a free phone loop ("phones" mode). */
+const PHONES = 'AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH'.split(' ');
 
 /** @type {{modelDir:string, dictPath:string, lmPath:string, phrases:string[], garbage:string[], rejectMargin:number, maxUttSec:number}} */
 const cfg = workerData;
@@ -213,12 +222,27 @@ function garbageScore() {
   }
 }
 
+/** Frames the best grammar path spends in words (not silence or fillers). */
+function countSpeechFrames() {
+  let n = 0;
+  const sf = [0];
+  const ef = [0];
+  for (let it = f.ps_seg_iter(decoder); it; it = f.ps_seg_next(it)) {
+    const w = f.ps_seg_word(it);
+    if (w.startsWith('<') || w.startsWith('[')) continue;
+    f.ps_seg_frames(it, sf, ef);
+    n += ef[0] - sf[0] + 1;
+  }
+  return n;
+}
+
 function onFinalize() {
   const t0 = performance.now();
   if (!inUtt) startUtt();
   endUtt();
   const score = [0];
   const raw = f.ps_get_hyp(decoder, score) ?? '';
+  const speechFrames = raw ? countSpeechFrames() : 0;
   let text = raw;
   let margin = null;
   let confidence = raw ? 1 : 0;
@@ -230,7 +254,7 @@ function onFinalize() {
     // per frame of the stored audio (onset pre-roll + speech + trailing pause), not of the whole
     // utterance, which may hold many seconds of silence while the agent spoke
     if (g !== null && g.frames > 0) {
-      margin = (score[0] - g.score) / g.frames;
+      margin = cfg.perSpeechFrame ? (score[0] - g.score) / Math.max(1, speechFrames) : (score[0] - g.score) / g.frames;
       confidence = 1 / (1 + Math.exp(-(margin - cfg.rejectMargin) / 3));
       if (margin < cfg.rejectMargin) text = '';
     }
@@ -245,7 +269,12 @@ function init() {
   if (!config) throw new Error('pocketsphinx: bad configuration');
   decoder = f.ps_init(config);
   if (!decoder) throw new Error(`pocketsphinx: decoder init failed (model ${cfg.modelDir})`);
-  check(f.ps_set_jsgf_string(decoder, 'garbage', jsgf([`( ${cfg.garbage.join(' | ')} )+`])), 'garbage grammar');
+  let garbage = cfg.garbage;
+  if (cfg.garbageMode === 'phones') {
+    garbage = PHONES.map((ph) => `ph_${ph.toLowerCase()}`);
+    PHONES.forEach((ph, i) => check(f.ps_add_word(decoder, garbage[i], ph, i === PHONES.length - 1 ? 1 : 0), 'ps_add_word'));
+  }
+  check(f.ps_set_jsgf_string(decoder, 'garbage', jsgf([`( ${garbage.join(' | ')} )+`])), 'garbage grammar');
   return useGrammar(cfg.phrases);
 }
 

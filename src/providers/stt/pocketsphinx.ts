@@ -23,7 +23,7 @@ export const GARBAGE_WORDS: readonly string[] = [
 ];
 
 /** Per-frame log-score margin a phrase must win by; measured threshold (docs/embedded-speech-accuracy.md). */
-export const DEFAULT_REJECT_MARGIN = 1;
+export const DEFAULT_REJECT_MARGIN = -1;
 
 export interface PocketsphinxOptions {
   logger?: pino.Logger;
@@ -68,6 +68,8 @@ export class PocketsphinxStt implements SpeechToText {
         phrases: [...(opts.expect?.phrases ?? [])],
         garbage: [...GARBAGE_WORDS],
         rejectMargin: this.opts.rejectMargin ?? DEFAULT_REJECT_MARGIN,
+        garbageMode: process.env.PS_GARBAGE ?? 'words',
+        perSpeechFrame: process.env.PS_PERSPEECH === '1',
         maxUttSec: MAX_UTTERANCE_SEC,
       },
       this.log.child({ callId: opts.callId, provider: 'pocketsphinx' }),

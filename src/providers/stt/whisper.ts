@@ -13,7 +13,7 @@ import type { WhisperConfig } from '../../config/providers.ts';
 import { BridgeError } from '../../errors.ts';
 import type { Pcm } from '../../media/audio-frame.ts';
 import type { Expectations, ProviderOpenOptions, SpeechToText, SttEvent, SttSession } from '../types.ts';
-import { fromOpenAiError, protocolError, resolveApiKey, type ProviderIdentity, type TimingSink } from '../llm/provider-common.ts';
+import { fromOpenAiError, protocolError, resolveApiKey, type ProviderIdentity, type TimingSink } from '../common.ts';
 
 export interface WhisperSttOptions {
   readonly config: WhisperConfig;

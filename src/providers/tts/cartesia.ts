@@ -31,7 +31,7 @@ import {
   Watchdog,
   type ProviderIdentity,
   type TimingSink,
-} from '../llm/provider-common.ts';
+} from '../common.ts';
 
 export interface CartesiaTtsOptions {
   readonly config: CartesiaConfig;

@@ -30,7 +30,7 @@ import {
   Watchdog,
   type ProviderIdentity,
   type TimingSink,
-} from '../llm/provider-common.ts';
+} from '../common.ts';
 
 export interface ElevenLabsTtsOptions {
   readonly config: ElevenLabsConfig;
@@ -83,8 +83,9 @@ class ElevenLabsSession implements TtsSession {
   }
 
   async warmUp(): Promise<void> {
-    const ws = await this.connect();
-    this.parkSpare(ws);
+    const first = this.connect();
+    await first; // connect/auth errors surface here, at answer
+    this.park(first);
   }
 
   private connect(): Promise<WebSocket> {
@@ -96,9 +97,22 @@ class ElevenLabsSession implements TtsSession {
     });
   }
 
-  private parkSpare(ws: WebSocket): void {
-    ws.on('error', () => {}); // a spare dying is handled when it is taken
-    this.spare = Promise.resolve(ws);
+  /**
+   * Keep `p` as the warm socket. If the server drops it while idle (its inactivity timeout), warm a
+   * new one, unless it lived under 5 s (a server refusing us: don't spin).
+   */
+  private park(p: Promise<WebSocket>): void {
+    const born = Date.now();
+    this.spare = p;
+    p.then(
+      (ws) => {
+        ws.on('error', () => {}); // a spare dying is handled when it is taken
+        ws.once('close', () => {
+          if (this.spare === p && !this.closed && Date.now() - born > 5000) this.park(this.connect());
+        });
+      },
+      (err: unknown) => this.log.debug({ err: (err as Error).message }, 'elevenlabs: warm socket failed'),
+    );
   }
 
   /** The warm socket if it is still open, else a fresh one; then start warming the next. */
@@ -115,12 +129,7 @@ class ElevenLabsSession implements TtsSession {
       }
     }
     ws ??= await this.connect();
-    if (!this.closed) {
-      const next = this.connect();
-      next.catch((err: unknown) => this.log.debug({ err: (err as Error).message }, 'elevenlabs: warm socket failed'));
-      this.spare = next;
-      next.then((s) => s.on('error', () => {}), () => {});
-    }
+    if (!this.closed) this.park(this.connect());
     return ws;
   }
 

@@ -14,7 +14,7 @@ import { BridgeError } from '../../errors.ts';
 import type { Pcm } from '../../media/audio-frame.ts';
 import { Resampler } from '../../media/resample.ts';
 import type { ProviderOpenOptions, TextToSpeech, TtsSession } from '../types.ts';
-import { fromOpenAiError, resolveApiKey, stallError, Watchdog, type ProviderIdentity, type TimingSink } from '../llm/provider-common.ts';
+import { fromOpenAiError, resolveApiKey, stallError, Watchdog, type ProviderIdentity, type TimingSink } from '../common.ts';
 
 export interface OpenAiTtsOptions {
   readonly config: OpenAiTtsConfig;

@@ -6,8 +6,8 @@
  */
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import WebSocket from 'ws';
-import { BridgeError, type BridgeErrorCode } from '../../errors.ts';
-import { ulawDecode, ulawEncode } from '../../media/g711.ts';
+import { BridgeError, type BridgeErrorCode } from '../errors.ts';
+import { ulawDecode, ulawEncode } from '../media/g711.ts';
 
 /** A per-turn latency fact a provider knows (ms from request to first token / first audio / final). */
 export interface ProviderTiming {
