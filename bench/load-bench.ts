@@ -5,8 +5,9 @@
  * once a limit is clearly crossed. Writes the JSON, an SVG chart, and prints a table.
  */
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { summarizeProfile } from './profile-summary.ts';
+import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { benchConfigSummary } from './bench-config.ts';
 import { forkTs, nextMessage, reap, sleep } from './children.ts';
@@ -106,8 +107,13 @@ export function machineInfo(): Record<string, unknown> {
   };
 }
 
+/** CPU profiles of the daemon side go to out/ (git-ignored), one directory per step. */
+export function profileDir(n: number): string {
+  return resolve('out', 'bench-profiles', `calls-${n}`);
+}
+
 async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
-  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', `${dirname(o.out)}/profiles`] : []);
+  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : []);
   let caller: ReturnType<typeof forkTs> | null = null;
   try {
     const openTimeout = 30_000 + n * 40;
@@ -296,6 +302,16 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
     steps.push(r);
     save();
     o.log(formatTable([r]).split('\n')[1] ?? '');
+    if (o.profile) {
+      try {
+        // the main thread's profile is the biggest (the other is tsx's loader thread)
+        const dir = profileDir(n);
+        const files = readdirSync(dir).map((f) => join(dir, f)).sort((a, b) => statSync(b).size - statSync(a).size);
+        if (files[0]) o.log(`profile ${files[0]}:\n${summarizeProfile(files[0], 20)}`);
+      } catch (err) {
+        o.log(`no profile summary: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
     if (r.error) {
       o.log(`step ${n} failed: ${r.error}; stopping`);
       break;

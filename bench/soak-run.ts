@@ -5,7 +5,7 @@
  * ticker subscribers must be back to the baseline taken after a warm-up wave.
  */
 import { LiveCalls, type LiveCall } from './live-calls.ts';
-import { prng } from './stats.ts';
+import { forceGc, prng } from './stats.ts';
 
 export interface SoakOptions {
   calls: number;
@@ -23,6 +23,7 @@ export interface SoakSnapshot {
   rssMiB: number;
   heapUsedMiB: number;
   activeHandles: number;
+  timers: number;
   portsInUse: number;
   tickerSubscribers: number;
   liveCalls: number;
@@ -46,14 +47,17 @@ export interface SoakReport {
 const MiB = 1024 * 1024;
 const HEAP_TOLERANCE_MIB = 8;
 
-function snapshot(live: LiveCalls): SoakSnapshot {
-  (globalThis as { gc?: () => void }).gc?.();
+async function snapshot(live: LiveCalls): Promise<SoakSnapshot> {
+  await forceGc();
   const m = process.memoryUsage();
+  const resources = process.getActiveResourcesInfo();
   return {
     rssMiB: Math.round((m.rss / MiB) * 10) / 10,
     heapUsedMiB: Math.round((m.heapUsed / MiB) * 10) / 10,
-    // libuv resources (sockets, timers, ...), not counting the ticker's own timer which stays up
-    activeHandles: process.getActiveResourcesInfo().length,
+    // libuv resources other than timers (sockets, file and DNS requests, ...)
+    activeHandles: resources.filter((r) => r !== 'Timeout' && r !== 'Immediate').length,
+    // timers: the ticker's own, plus any a leak left behind
+    timers: resources.filter((r) => r === 'Timeout').length,
     portsInUse: live.pool.inUse,
     tickerSubscribers: live.ticker.size,
     liveCalls: live.calls.size,
@@ -99,7 +103,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     for (const k of Object.keys(hangupStates)) delete hangupStates[k];
     for (const k of Object.keys(endReasons)) delete endReasons[k];
     await sleep(200);
-    const baseline = snapshot(live);
+    const baseline = await snapshot(live);
     let peak = baseline;
     log(`soak: baseline rss ${baseline.rssMiB} MiB, heap ${baseline.heapUsedMiB} MiB, handles ${baseline.activeHandles}`);
 
@@ -112,7 +116,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       await Promise.all(Array.from({ length: n }, () => oneCall(rnd() < 0.4 ? 20 + Math.floor(rnd() * 780) : 4500 + Math.floor(rnd() * 5500))));
       waves++;
       if (waves % 5 === 0) {
-        const s = snapshot(live);
+        const s = await snapshot(live);
         if (s.rssMiB > peak.rssMiB) peak = s;
         log(`  wave ${waves}: ${callsRun} calls, rss ${s.rssMiB} MiB, heap ${s.heapUsedMiB} MiB, handles ${s.activeHandles}, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
       }
@@ -122,10 +126,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       sequential++;
     }
     await sleep(300);
-    const after = snapshot(live);
+    const after = await snapshot(live);
     const seconds = (performance.now() - t0) / 1000;
     if (callsRun < o.calls) failures.push(`time bound hit: ${callsRun} of ${o.calls} calls in ${o.maxSeconds} s`);
     if (after.activeHandles > baseline.activeHandles) failures.push(`handles leaked: ${baseline.activeHandles} -> ${after.activeHandles}`);
+    if (after.timers > baseline.timers) failures.push(`timers leaked: ${baseline.timers} -> ${after.timers}`);
     if (after.portsInUse !== 0) failures.push(`${after.portsInUse} RTP ports still in use`);
     if (after.tickerSubscribers !== baseline.tickerSubscribers) failures.push(`ticker subscribers ${baseline.tickerSubscribers} -> ${after.tickerSubscribers}`);
     if (after.liveCalls !== 0) failures.push(`${after.liveCalls} calls still live`);
@@ -143,7 +148,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
 export function formatSoakReport(r: SoakReport): string {
   const s = (x: SoakSnapshot): string =>
-    `rss ${x.rssMiB} MiB, heap ${x.heapUsedMiB} MiB, handles ${x.activeHandles}, ports ${x.portsInUse}, ticker subs ${x.tickerSubscribers}, live calls ${x.liveCalls}`;
+    `rss ${x.rssMiB} MiB, heap ${x.heapUsedMiB} MiB, handles ${x.activeHandles}, timers ${x.timers}, ports ${x.portsInUse}, ticker subs ${x.tickerSubscribers}, live calls ${x.liveCalls}`;
   return [
     `soak ${r.ok ? 'PASSED' : 'FAILED'}: ${r.callsRun} calls (seed ${r.seed}) in ${r.seconds.toFixed(0)} s: ${r.waves} waves, then ${r.sequential} in sequence`,
     `  baseline: ${s(r.baseline)}`,

@@ -103,3 +103,16 @@ export function prng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** A full GC for memory measurements, with or without --expose-gc (enabled at run time if needed). */
+export async function forceGc(): Promise<void> {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) {
+    const v8 = await import('node:v8');
+    const vm = await import('node:vm');
+    v8.setFlagsFromString('--expose-gc');
+    gc = vm.runInNewContext('gc') as () => void;
+    (globalThis as { gc?: () => void }).gc = gc;
+  }
+  gc();
+}

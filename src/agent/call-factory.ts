@@ -33,9 +33,16 @@ export interface AgentRuntime {
 
 export class AgentCallFactory implements CallFactory {
   private readonly greetingCache: AudioCache;
+  private rt: AgentRuntime;
 
-  constructor(private readonly rt: AgentRuntime) {
+  constructor(rt: AgentRuntime) {
+    this.rt = rt;
     this.greetingCache = rt.greetingCache ?? new AudioCache();
+  }
+
+  /** SIGHUP: calls created from now on use the new agent settings and campaign; calls in progress keep theirs. */
+  reload(config: Config, campaign: Campaign): void {
+    this.rt = { ...this.rt, config: { ...this.rt.config, agent: config.agent }, campaign };
   }
 
   brainFor(context: CallContext, callId: string): Brain {

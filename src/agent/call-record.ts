@@ -61,5 +61,7 @@ export interface CallRecord {
     turns: TurnTiming[];
     framesIn: number;
     framesOut: number;
+    /** What each provider reported of its own timing (first token, first audio, final), ms from its request. */
+    providerTimings?: Array<{ role: 'stt' | 'llm' | 'tts'; provider: string; metric: string; ms: number }>;
   };
 }

@@ -20,7 +20,7 @@ import type { EncodedFrame, SpeechToText, SttEvent, SttSession, TextToSpeech, Tt
 import type { AgentConfig, TransferTarget, VadConfig } from '../config/schema.ts';
 import type { Brain, BrainInput } from './brain/types.ts';
 import type { CallAction, CallContext, CallSession, CallSessionEvents, EndReason } from './call-port.ts';
-import type { CallRecord, TurnTiming } from './call-record.ts';
+import type { CallRecord, TranscriptEntry, TurnTiming } from './call-record.ts';
 import { AudioCache, sharedGreetingCache } from './audio-cache.ts';
 import { Reply, type Segment } from './reply.ts';
 import { SentenceChunker } from './sentence-chunker.ts';
@@ -322,7 +322,7 @@ export class Call extends EventEmitter implements CallSession {
         if (this.paused) {
           const text = e.text.trim();
           if (!text || this.isBackchannel(text)) {
-            if (text) this.record.transcript.push({ role: 'caller', text, startMs: this.paused.onsetMs, endMs: this.paused.endedAtMs || this.now() });
+            if (text) this.addTranscript({ role: 'caller', text, startMs: this.paused.onsetMs, endMs: this.paused.endedAtMs || this.now() });
             this.log.debug({ backchannel: text }, 'barge-in: backchannel or no words, resuming');
             this.resumeReply();
           } else {
@@ -377,7 +377,7 @@ export class Call extends EventEmitter implements CallSession {
   private completeTurn(): void {
     const text = this.pendingText.trim();
     const now = this.now();
-    this.record.transcript.push({ role: 'caller', text: text || '(not understood)', startMs: this.callerStartMs, endMs: this.callerEndMs });
+    this.addTranscript({ role: 'caller', text: text || '(not understood)', startMs: this.callerStartMs, endMs: this.callerEndMs });
     const turn: TurnTiming = { callerEndMs: this.callerEndMs, sttFinalMs: now };
     this.pendingText = '';
     this.callerSpoke = false;
@@ -399,7 +399,7 @@ export class Call extends EventEmitter implements CallSession {
     this.silenceCount = 0;
     this.callerSpoke = false;
     this.pendingText = '';
-    this.record.transcript.push({ role: 'caller', text: `[DTMF ${digit}]`, startMs: this.now(), endMs: this.now() });
+    this.addTranscript({ role: 'caller', text: `[DTMF ${digit}]`, startMs: this.now(), endMs: this.now() });
     this.startReply({ kind: 'dtmf', digit }, { callerEndMs: this.now() });
   }
 
@@ -516,6 +516,7 @@ export class Call extends EventEmitter implements CallSession {
           reply.turn.firstReplyMs = now;
           this.record.metrics.turnLatencyMs.push(Math.max(0, now - reply.turn.callerEndMs));
           this.record.metrics.turns.push(reply.turn);
+          this.emit('turn', reply.turn);
         }
         if (this.state === 'thinking') this.state = 'speaking';
       }
@@ -546,7 +547,7 @@ export class Call extends EventEmitter implements CallSession {
     const heard = cut ? reply.heard() : reply.spokenText();
     const intended = reply.intended.trim() || reply.spokenText();
     if (reply.audible) {
-      this.record.transcript.push({
+      this.addTranscript({
         role: 'agent',
         text: heard,
         startMs: reply.firstFrameMs!,
@@ -631,6 +632,12 @@ export class Call extends EventEmitter implements CallSession {
   private providerEvent(role: 'stt' | 'llm' | 'tts', kind: string, detail: string): void {
     const provider = role === 'stt' ? this.deps.stt.name : role === 'tts' ? this.deps.tts.name : this.deps.brain.name;
     this.record.providerEvents.push({ atMs: this.now(), role, provider, kind: 'error', detail: `${kind}: ${detail}` });
+  }
+
+  /** Every transcript line also goes out as an event, so a recorder can journal it as it happens. */
+  private addTranscript(entry: TranscriptEntry): void {
+    this.record.transcript.push(entry);
+    this.emit('transcript', entry);
   }
 
   // ------------------------------------------------------------------ end

@@ -11,12 +11,10 @@ import { errorMessage } from '../errors.ts';
 /** Key prefixes a running daemon takes on for the next call. Everything else needs a restart. */
 export const LIVE_KEYS = [
   'agent',
-  'transfers',
   'log.level',
   'log.redactPhoneNumbers',
   'records.recordAudio',
   'records.noAudioCampaigns',
-  'records.retentionDays',
   'records.redactPhoneNumbers',
 ] as const;
 

@@ -110,6 +110,8 @@ export interface Vicidial {
   readonly config: VicidialConfig;
   /** Lead fields for the greeting/prompt; {} when VICIdial is slow or has no such lead (never blocks a call long). */
   leadFields(leadId: number): Promise<Record<string, string>>;
+  /** Start-up check (reachable, login, update permission); logs and rethrows VICIDIAL_AUTH / VICIDIAL_API. */
+  startupCheck(): Promise<{ version: string }>;
   close(): void;
 }
 
@@ -135,6 +137,16 @@ export function createVicidial(config: VicidialConfig, logger?: pino.Logger, clo
       } catch (err) {
         log.warn({ leadId, err: errorMessage(err) }, 'lead fields not fetched');
         return {};
+      }
+    },
+    async startupCheck() {
+      try {
+        const r = await api.startupCheck();
+        log.info({ version: r.version, user: config.user, pending: outbox.pending }, 'VICIdial API check passed');
+        return r;
+      } catch (err) {
+        log.error({ err: errorMessage(err), user: config.user, url: config.url }, 'VICIdial API check failed');
+        throw err;
       }
     },
     close() {

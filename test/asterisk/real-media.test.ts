@@ -45,3 +45,35 @@ describe('ARI adapter on the real media plane (RtpMediaSession)', () => {
     expect(leakReport(r)).toEqual(NO_LEAKS);
   });
 });
+
+describe('startAsteriskAdapter entry', () => {
+  it('starts from the app config with the default RtpMediaSession binder and reports counters', async () => {
+    const { startAsteriskAdapter } = await import('../../src/pbx/asterisk/index.ts');
+    const { FakeAri } = await import('../helpers/fake-ari.ts');
+    const { ToneSessionFactory } = await import('../helpers/fake-ari-session.ts');
+    const { PortPool } = await import('../../src/media/port-pool.ts');
+    const { Ticker } = await import('../../src/media/ticker.ts');
+    const { configSchema } = await import('../../src/config/schema.ts');
+    const fake = await new FakeAri().start();
+    const ticker = new Ticker();
+    ticker.start();
+    const portPool = new PortPool(47000 + (process.pid % 50) * 20, 47019 + (process.pid % 50) * 20);
+    const config = configSchema.parse({ asterisk: { url: fake.url, username: 'aibridge', password: 'test-secret' } });
+    const factory = new ToneSessionFactory();
+    const handle = await startAsteriskAdapter(config, { callFactory: factory, ticker, portPool });
+    try {
+      expect(handle.state).toBe('connected');
+      const caller = fake.startCall({ callerNumber: '5551234567' });
+      await waitFor(() => (fake.rtpFor(caller.id)?.received.length ?? 0) >= 3, 'greeting');
+      expect(handle.counters().activeCalls).toBe(1);
+      fake.hangup(caller.id);
+      await waitFor(() => handle.counters().activeCalls === 0 && portPool.inUse === 0, 'cleanup');
+      expect(handle.counters().channelsDeleted).toBe(1);
+    } finally {
+      await handle.close();
+      ticker.stop();
+      await fake.close();
+    }
+    expect(handle.state).toBe('closed');
+  });
+});

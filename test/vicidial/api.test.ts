@@ -23,6 +23,15 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Poll a condition (bounded): the outbox works on real sockets, its back-off on the manual clock. */
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function endpoint(pass = 'apipass') {
   return { url: fake.url, user: 'aiapi', pass, source: 'aibridge', timeoutMs: 2000 };
 }
@@ -104,17 +113,16 @@ describe('action sink, retries and the durable queue', () => {
     const vd = createVicidial(config(), undefined, clock);
     fake.mode = 'http503';
     vd.sink.callEnded('c1', { leadId: 12345 }, 'agent-hangup', 'NI');
-    // attempt 1 fails, attempt 2 waits on the clock
-    for (let i = 0; i < 50 && fake.requests.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+    await until(() => vd.outbox.stats.retries === 1 && clock.pendingTimers() === 1); // waiting between attempts
     clock.advance(10);
-    await vd.outbox.idle();
-    expect(vd.outbox.stats.retries).toBe(2);
+    await until(() => vd.outbox.stats.retries === 2 && clock.pendingTimers() === 1); // attempts used up: back-off
     expect(vd.outbox.pending).toBe(1);
+    expect(fake.leads.get(12345)?.status).toBe('NEW');
     fake.mode = 'up';
     clock.advance(10); // the back-off timer fires and drains
-    await vd.outbox.idle();
+    await until(() => vd.outbox.pending === 0);
     expect(fake.leads.get(12345)?.status).toBe('NI');
-    expect(vd.outbox.pending).toBe(0);
+    expect(fake.requests.filter((r) => r.fields.function === 'update_lead')).toHaveLength(3);
     vd.close();
   });
 

@@ -34,7 +34,11 @@ export interface AriConnectionEvents {
 
 /** ari-client wants the server root; accept a configured ".../ari" too. */
 export function ariBaseUrl(url: string): string {
-  return url.replace(/\/+$/, '').replace(/\/ari$/, '');
+  // Credentials belong in username/password, never in a URL that gets logged.
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString().replace(/\/+$/, '').replace(/\/ari$/, '');
 }
 
 export class AriConnection extends EventEmitter<AriConnectionEvents> {

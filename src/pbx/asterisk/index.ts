@@ -47,6 +47,9 @@ export type AsteriskAppConfig = Pick<Config, 'asterisk' | 'transfers' | 'agent' 
 export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: AsteriskDeps): Promise<AsteriskHandle> {
   if (!config.asterisk) throw new BridgeError('CONFIG_INVALID', 'asterisk section missing: set asterisk.url, username and password', {});
   const logger = deps.logger ?? pino({ level: 'silent' });
+  if (!deps.media && !config.asterisk.externalHost && (config.media.bindAddress === '0.0.0.0' || config.media.bindAddress === '::')) {
+    throw new BridgeError('CONFIG_INVALID', 'media.bindAddress is a wildcard: set asterisk.externalHost to the address Asterisk should send RTP to', {});
+  }
   const media =
     deps.media ??
     rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, logger });

@@ -37,10 +37,10 @@ const f = {
   ps_seg_free: ps.func('void ps_seg_free(void *seg)'),
 };
 
-/** The en-us model's phones: the garbage path can be a free phone loop ("phones" mode). */
+/** The en-us model's phones: the garbage path is a free loop of them (pseudo-words ph_aa, ph_ae, ...). */
 const PHONES = 'AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH'.split(' ');
 
-/** @type {{modelDir:string, dictPath:string, lmPath:string, phrases:string[], garbage:string[], rejectMargin:number, maxUttSec:number}} */
+/** @type {{modelDir:string, dictPath:string, lmPath:string, phrases:string[], rejectMargin:number, maxUttSec:number}} */
 const cfg = workerData;
 const RATE = 16000;
 const PARTIAL_EVERY = RATE / 2; // a partial hypothesis at most every 0.5 s of audio: ps_get_hyp walks the lattice
@@ -55,7 +55,7 @@ let inUtt = false;
 let heardSpeech = false;
 let sinceSpeechCheck = 0;
 let lastPartial = '';
-// Speech audio of the current utterance (16 kHz), re-decoded against the garbage loop at finalize.
+// Speech audio of the current utterance (16 kHz), re-decoded against the phone loop at finalize.
 const store = new Int16Array(RATE * cfg.maxUttSec);
 let storeLen = 0;
 let storeOverflow = false;
@@ -207,7 +207,7 @@ function onAudio(pcm) {
   }
 }
 
-/** Best path over the stored audio with the garbage loop, or null when it found nothing. */
+/** Best path score over the stored audio with the phone loop, or null when it found nothing. */
 function garbageScore() {
   check(f.ps_set_search(decoder, 'garbage'), 'ps_set_search(garbage)');
   try {
@@ -216,7 +216,7 @@ function garbageScore() {
     check(f.ps_end_utt(decoder), 'ps_end_utt(garbage)');
     const score = [0];
     const hyp = f.ps_get_hyp(decoder, score);
-    return hyp ? { score: score[0], frames: f.ps_get_n_frames(decoder) } : null;
+    return hyp ? score[0] : null;
   } finally {
     check(f.ps_set_search(decoder, grammarSearch), 'ps_set_search');
   }
@@ -247,15 +247,14 @@ function onFinalize() {
   let margin = null;
   let confidence = raw ? 1 : 0;
   if (raw && mode === 'grammar' && heardSpeech && storeLen > 0 && !storeOverflow) {
-    // A closed grammar always finds its nearest phrase. Re-decode the same audio against a loop of
-    // common short words: real in-grammar speech fits the phrase much better per frame than the
-    // loop does, out-of-grammar speech fits the loop better (see docs/embedded-speech-accuracy.md).
+    // A closed grammar always finds its nearest phrase. Re-decode the same audio with a free phone
+    // loop: in-grammar speech scores about as well on the phrase as on the loop (the loop pays a
+    // transition penalty per phone), out-of-grammar speech scores far worse on the phrase. The
+    // difference per speech frame is thresholded (tuning: docs/embedded-speech-accuracy.md).
     const g = garbageScore();
-    // per frame of the stored audio (onset pre-roll + speech + trailing pause), not of the whole
-    // utterance, which may hold many seconds of silence while the agent spoke
-    if (g !== null && g.frames > 0) {
-      margin = cfg.perSpeechFrame ? (score[0] - g.score) / Math.max(1, speechFrames) : (score[0] - g.score) / g.frames;
-      confidence = 1 / (1 + Math.exp(-(margin - cfg.rejectMargin) / 3));
+    if (g !== null && speechFrames > 0) {
+      margin = (score[0] - g) / speechFrames;
+      confidence = 1 / (1 + Math.exp(-(margin - cfg.rejectMargin) / 4));
       if (margin < cfg.rejectMargin) text = '';
     }
   }
@@ -269,11 +268,9 @@ function init() {
   if (!config) throw new Error('pocketsphinx: bad configuration');
   decoder = f.ps_init(config);
   if (!decoder) throw new Error(`pocketsphinx: decoder init failed (model ${cfg.modelDir})`);
-  let garbage = cfg.garbage;
-  if (cfg.garbageMode === 'phones') {
-    garbage = PHONES.map((ph) => `ph_${ph.toLowerCase()}`);
-    PHONES.forEach((ph, i) => check(f.ps_add_word(decoder, garbage[i], ph, i === PHONES.length - 1 ? 1 : 0), 'ps_add_word'));
-  }
+  const garbage = PHONES.map((ph) => `ph_${ph.toLowerCase()}`);
+  // update=1 only on the last word: rebuilding the search's dictionary once, not 39 times
+  PHONES.forEach((ph, i) => check(f.ps_add_word(decoder, garbage[i], ph, i === PHONES.length - 1 ? 1 : 0), 'ps_add_word'));
   check(f.ps_set_jsgf_string(decoder, 'garbage', jsgf([`( ${garbage.join(' | ')} )+`])), 'garbage grammar');
   return useGrammar(cfg.phrases);
 }

@@ -5,8 +5,8 @@
  * falls back to the open-vocabulary language model (20x the CPU, ~24-72% WER on phone audio).
  *
  * Out-of-grammar speech: a closed grammar always answers with its nearest phrase, so at finalize() the
- * utterance is re-decoded against a loop of common short words; when the phrase does not beat that loop
- * by `rejectMargin` log-score units per frame, the final's text is '' ("didn't understand").
+ * utterance is re-decoded with a free phone loop; when the phrase's score falls below the loop's by more
+ * than `rejectMargin` log-score units per speech frame, the final's text is '' ("didn't understand").
  */
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
@@ -16,14 +16,8 @@ import { Upsampler8to16 } from '../../media/resample.ts';
 import type { Expectations, ProviderOpenOptions, SpeechToText, SttEvent, SttSession } from '../types.ts';
 import { DEBIAN_DICT, DEBIAN_LM, ensurePhoneBandModel } from './pocketsphinx-model.ts';
 
-/** The filler loop that out-of-grammar speech matches better than any phrase (tuned in docs/embedded-speech-accuracy.md). */
-export const GARBAGE_WORDS: readonly string[] = [
-  'the', 'a', 'to', 'and', 'of', 'it', 'that', 'in', 'is', 'you', 'what', 'we', 'my', 'he', 'she',
-  'they', 'do', 'can', 'so', 'but', 'uh', 'um', 'hello', 'just', 'here', 'there', 'for', 'on', 'with', 'have',
-];
-
-/** Per-frame log-score margin a phrase must win by; measured threshold (docs/embedded-speech-accuracy.md). */
-export const DEFAULT_REJECT_MARGIN = -1;
+/** Minimum (phrase score - phone-loop score) per speech frame; measured threshold (docs/embedded-speech-accuracy.md). */
+export const DEFAULT_REJECT_MARGIN = -6;
 
 export interface PocketsphinxOptions {
   logger?: pino.Logger;
@@ -31,7 +25,7 @@ export interface PocketsphinxOptions {
   modelDir?: string;
   /** Where the phone-band model copy is built (default os.tmpdir()/ai-bridge-ps-model). */
   dataDir?: string;
-  /** Out-of-grammar threshold (log-score per frame); higher rejects more. */
+  /** Out-of-grammar threshold (log-score per speech frame, default -6); higher rejects more. */
   rejectMargin?: number;
 }
 
@@ -66,10 +60,7 @@ export class PocketsphinxStt implements SpeechToText {
         dictPath: DEBIAN_DICT,
         lmPath: DEBIAN_LM,
         phrases: [...(opts.expect?.phrases ?? [])],
-        garbage: [...GARBAGE_WORDS],
         rejectMargin: this.opts.rejectMargin ?? DEFAULT_REJECT_MARGIN,
-        garbageMode: process.env.PS_GARBAGE ?? 'words',
-        perSpeechFrame: process.env.PS_PERSPEECH === '1',
         maxUttSec: MAX_UTTERANCE_SEC,
       },
       this.log.child({ callId: opts.callId, provider: 'pocketsphinx' }),
