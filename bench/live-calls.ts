@@ -10,6 +10,8 @@ import { Call } from '../src/agent/call.ts';
 import { AudioCache } from '../src/agent/audio-cache.ts';
 import type { EndReason } from '../src/agent/call-port.ts';
 import { FRAME_SAMPLES } from '../src/media/audio-frame.ts';
+import type { SpeechToText, TextToSpeech } from '../src/providers/types.ts';
+import type { Brain } from '../src/agent/brain/types.ts';
 import { PortPool } from '../src/media/port-pool.ts';
 import { RtpMediaSession } from '../src/media/rtp-media-session.ts';
 import { writeRtpFixedHeader } from '../src/media/rtp-packet.ts';
@@ -31,6 +33,8 @@ export interface LiveCall {
   readonly callerPort: number;
   sent: number;
   received: number;
+  /** The caller sends nothing until this time (performance.now() ms): RTP stopping mid-call. */
+  mutedUntil: number;
   ended: EndReason | null;
   counters(): Record<string, number>;
 }
@@ -67,7 +71,8 @@ export class LiveCalls {
     this.ticker.start();
   }
 
-  async open(): Promise<LiveCall> {
+  /** A new call; `providers` replaces the zero-latency ones (fault runs: failing or stalling providers). */
+  async open(providers: { stt?: SpeechToText; tts?: TextToSpeech; brain?: Brain } = {}): Promise<LiveCall> {
     const index = this.nextIndex++;
     const cfg = this.cfg;
     const call = new Call(`live-${index}`, { pbx: 'sim', fields: {} }, {
@@ -76,9 +81,9 @@ export class LiveCalls {
       transfers: cfg.transfers,
       clock: this.ticker.clock,
       logger: this.logger,
-      brain: new BenchBrain(),
-      stt: this.stt,
-      tts: this.tts,
+      brain: providers.brain ?? new BenchBrain(),
+      stt: providers.stt ?? this.stt,
+      tts: providers.tts ?? this.tts,
       createVad: () => createVad(cfg.media.vad),
       greetingCache: this.greetingCache,
     });
@@ -107,6 +112,7 @@ export class LiveCalls {
       callerPort: sock.address().port,
       sent: 0,
       received: 0,
+      mutedUntil: 0,
       ended: null,
       counters: () => flattenCounters(media.counters()),
     };
@@ -145,8 +151,10 @@ export class LiveCalls {
   private sendCallerFrames(): void {
     const t = this.tickNo++;
     const frames = this.audio.callerFrames[0];
+    const now = performance.now();
     const cycle = frames.length + 100; // ~2.7 s of speech, 2 s of silence
     for (const live of this.calls.values()) {
+      if (live.mutedUntil > now) continue;
       let r = this.rings.get(live.index);
       if (!r) {
         r = { bufs: Array.from({ length: RING }, () => Buffer.alloc(12 + FRAME_SAMPLES)), i: 0, seq: live.index * 1000, ts: 0, ssrc: 0x1000 + live.index };

@@ -1,5 +1,5 @@
 /**
- * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --soak.
+ * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --soak / --faults.
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
  */
 import { resolve } from 'node:path';
@@ -31,6 +31,12 @@ export async function run(args: ParsedArgs): Promise<number> {
       log,
     });
     log(formatFuzzReport(r));
+    return r.ok ? 0 : 1;
+  }
+  if (args.flags.faults) {
+    const { runFaults } = await import('../../bench/faults-run.ts');
+    const r = await runFaults({ rtpGapMs: flagNumber(args, 'rtp-gap-ms') ?? 10_000, log });
+    log(`faults ${r.ok ? 'PASSED' : 'FAILED'}`);
     return r.ok ? 0 : 1;
   }
   if (args.flags.soak) {

@@ -9,7 +9,7 @@ describe('config', () => {
   it('has working defaults (embedded providers, no PBX)', () => {
     const c = validateConfig({});
     expect(c.providers.stt[0].type).toBe('embedded');
-    expect(c.media.jitterBufferMs).toBe(60);
+    expect(c.media.jitterBufferMs).toBe(40);
     expect(Object.isFrozen(c.media)).toBe(true);
   });
 

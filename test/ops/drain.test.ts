@@ -95,14 +95,15 @@ describe('SIGHUP reload', () => {
       media: { rtpPortMin: 41000, rtpPortMax: 41999 },
     });
     const d = diffConfig(oldCfg, newCfg);
-    expect(d.applied).toEqual(['agent.campaign', 'agent.systemPrompt', 'transfers.sales.description', 'transfers.sales.ingroup', 'transfers.sales.priority']);
-    expect(d.needsRestart).toEqual(['asterisk.password', 'media.rtpPortMax', 'media.rtpPortMin']);
+    expect(d.applied).toEqual(['agent.campaign', 'agent.systemPrompt']);
+    // the PBX adapters hold their transfer targets from start-up
+    expect(d.needsRestart).toEqual(['asterisk.password', 'media.rtpPortMax', 'media.rtpPortMin', 'transfers.sales.description', 'transfers.sales.ingroup', 'transfers.sales.priority']);
     expect(JSON.stringify(d)).not.toContain('new-pass');
   });
 
   it('keeps the running config when the new one is invalid', async () => {
     let current = validateConfig(base);
-    const bad = await reloadConfig({ load: () => validateConfig({ agent: { endOfTurnMs: 1 } }), current: () => current, apply: (n) => void (current = n) });
+    const bad = await reloadConfig({ load: () => validateConfig({ agent: { endOfTurnMs: -1 } }), current: () => current, apply: (n) => void (current = n) });
     expect(bad.ok).toBe(false);
     expect(current.agent.systemPrompt).toBe('v1');
     const good = await reloadConfig({ load: () => validateConfig({ ...base, agent: { systemPrompt: 'v3' } }), current: () => current, apply: (n) => void (current = n) });

@@ -40,7 +40,7 @@ const f = {
 /** The en-us model's phones: the garbage path is a free loop of them (pseudo-words ph_aa, ph_ae, ...). */
 const PHONES = 'AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH T TH UH UW V W Y Z ZH'.split(' ');
 
-/** @type {{modelDir:string, dictPath:string, lmPath:string, phrases:string[], rejectMargin:number, maxUttSec:number}} */
+/** @type {{modelDir:string, dictPath:string, lmPath:string, phrases:string[], rejectMargin:number, minCoverage:number, maxUttSec:number}} */
 const cfg = workerData;
 const RATE = 16000;
 const PARTIAL_EVERY = RATE / 2; // a partial hypothesis at most every 0.5 s of audio: ps_get_hyp walks the lattice
@@ -216,7 +216,7 @@ function garbageScore() {
     check(f.ps_end_utt(decoder), 'ps_end_utt(garbage)');
     const score = [0];
     const hyp = f.ps_get_hyp(decoder, score);
-    return hyp ? score[0] : null;
+    return hyp ? { score: score[0], speechFrames: countSpeechFrames() } : null;
   } finally {
     check(f.ps_set_search(decoder, grammarSearch), 'ps_set_search');
   }
@@ -245,6 +245,7 @@ function onFinalize() {
   const speechFrames = raw ? countSpeechFrames() : 0;
   let text = raw;
   let margin = null;
+  let coverage = null;
   let confidence = raw ? 1 : 0;
   if (raw && mode === 'grammar' && heardSpeech && storeLen > 0 && !storeOverflow) {
     // A closed grammar always finds its nearest phrase. Re-decode the same audio with a free phone
@@ -252,13 +253,17 @@ function onFinalize() {
     // transition penalty per phone), out-of-grammar speech scores far worse on the phrase. The
     // difference per speech frame is thresholded (tuning: docs/embedded-speech-accuracy.md).
     const g = garbageScore();
+    // Coverage guards the other way out: a short phrase matched on a sliver of a long utterance, the
+    // rest explained as silence, scores well per word frame but covers little of what the loop heard.
     if (g !== null && speechFrames > 0) {
-      margin = (score[0] - g) / speechFrames;
+      margin = (score[0] - g.score) / speechFrames;
+      coverage = g.speechFrames > 0 ? speechFrames / g.speechFrames : 1;
       confidence = 1 / (1 + Math.exp(-(margin - cfg.rejectMargin) / 4));
-      if (margin < cfg.rejectMargin) text = '';
+      if (coverage < cfg.minCoverage) confidence = Math.min(confidence, coverage);
+      if (margin < cfg.rejectMargin || coverage < cfg.minCoverage) text = '';
     }
   }
-  post({ t: 'final', text, raw, margin, confidence, decodeMs: performance.now() - t0 });
+  post({ t: 'final', text, raw, margin, coverage, confidence, decodeMs: performance.now() - t0 });
   startUtt();
 }
 

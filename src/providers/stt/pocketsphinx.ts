@@ -19,6 +19,9 @@ import { DEBIAN_DICT, DEBIAN_LM, ensurePhoneBandModel } from './pocketsphinx-mod
 /** Minimum (phrase score - phone-loop score) per speech frame; measured threshold (docs/embedded-speech-accuracy.md). */
 export const DEFAULT_REJECT_MARGIN = -6;
 
+/** The matched phrase must span at least this share of the speech the phone loop found. */
+export const DEFAULT_MIN_COVERAGE = 0.5;
+
 export interface PocketsphinxOptions {
   logger?: pino.Logger;
   /** An acoustic model folder used as is (skips building the phone-band copy). */
@@ -27,6 +30,8 @@ export interface PocketsphinxOptions {
   dataDir?: string;
   /** Out-of-grammar threshold (log-score per speech frame, default -6); higher rejects more. */
   rejectMargin?: number;
+  /** Minimum share of the phone loop's speech frames the phrase's words must span (default 0.5). */
+  minCoverage?: number;
 }
 
 const WORKER_URL = new URL('./pocketsphinx-worker.mjs', import.meta.url);
@@ -39,7 +44,7 @@ type WorkerMsg =
   | { t: 'dropped'; phrases: string[] }
   | { t: 'speech-start' }
   | { t: 'partial'; text: string }
-  | { t: 'final'; text: string; raw: string; margin: number | null; confidence: number; decodeMs: number }
+  | { t: 'final'; text: string; raw: string; margin: number | null; coverage: number | null; confidence: number; decodeMs: number }
   | { t: 'error'; message: string };
 
 export class PocketsphinxStt implements SpeechToText {
@@ -61,6 +66,7 @@ export class PocketsphinxStt implements SpeechToText {
         lmPath: DEBIAN_LM,
         phrases: [...(opts.expect?.phrases ?? [])],
         rejectMargin: this.opts.rejectMargin ?? DEFAULT_REJECT_MARGIN,
+        minCoverage: this.opts.minCoverage ?? DEFAULT_MIN_COVERAGE,
         maxUttSec: MAX_UTTERANCE_SEC,
       },
       this.log.child({ callId: opts.callId, provider: 'pocketsphinx' }),
@@ -175,7 +181,7 @@ class PocketsphinxSession implements SttSession {
         this.onEvent({ type: 'partial', text: msg.text });
         break;
       case 'final':
-        this.log.debug({ raw: msg.raw, margin: msg.margin, decodeMs: msg.decodeMs }, 'final');
+        this.log.debug({ raw: msg.raw, margin: msg.margin, coverage: msg.coverage, decodeMs: msg.decodeMs }, 'final');
         this.onEvent({ type: 'final', text: msg.text, confidence: msg.confidence, endOfUtterance: true });
         break;
       case 'dropped':
