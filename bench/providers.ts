@@ -55,8 +55,13 @@ export class InstantTts implements TextToSpeech {
       provider: this.name,
       async *synthesize(text: string, signal: AbortSignal): AsyncGenerator<Pcm> {
         if (signal.aborted) return;
-        if (text.trim() === AGENT_LINES.greeting) {
-          yield greeting;
+        // The Call cuts text into sentences: a piece of the greeting gets its share of the greeting audio.
+        const at = AGENT_LINES.greeting.indexOf(text.trim());
+        if (at >= 0) {
+          const len = AGENT_LINES.greeting.length;
+          const from = Math.floor((at / len) * greeting.length);
+          const to = Math.floor(((at + text.trim().length) / len) * greeting.length);
+          yield greeting.subarray(from, Math.max(from + 160, to));
           return;
         }
         // ~70 ms per character, like the flite voice; a view, not a copy (the Call only reads it)
