@@ -30,6 +30,13 @@ export interface FaultsReport {
   leaks: string[];
 }
 
+/** The designed end after a provider failure: the apology, then a hang-up (or transfer) naming the failure. */
+function endedByFailure(l: LiveCall): boolean {
+  if (l.ended === 'error') return true;
+  const last = l.call.record.actions.at(-1)?.action;
+  return (l.ended === 'agent-hangup' && last?.type === 'hangup' && /failure/.test(last.reason)) || l.ended === 'transferred';
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until(cond: () => boolean, maxMs: number, stepMs = 5): Promise<boolean> {
@@ -139,7 +146,7 @@ export async function runFaults(
       const ended = await until(() => l.ended !== null, 15_000, 20);
       const apology = l.call.record.transcript.some((t) => t.role === 'agent' && t.text.includes("I'm sorry"));
       const portFreed = !live.pool.isInUse(l.media.localPort);
-      record('stt-disconnect', ended && l.ended === 'error' && apology && portFreed, `ended=${l.ended}, apology spoken=${apology}, RTP port released=${portFreed}, actions=${l.call.record.actions.map((a) => a.action.type).join(',')}`);
+      record('stt-disconnect', ended && endedByFailure(l) && apology && portFreed, `ended=${l.ended}, apology spoken=${apology}, RTP port released=${portFreed}, actions=${l.call.record.actions.map((a) => a.action.type).join(',')}`);
       await live.close(l);
     };
 
@@ -160,7 +167,7 @@ export async function runFaults(
       const ended = await until(() => l.ended !== null, 25_000, 20);
       const apologies = l.call.record.transcript.filter((t) => t.role === 'agent' && t.intendedText === undefined && t.text.includes("I'm sorry")).length;
       const cut = l.call.record.transcript.filter((t) => t.role === 'agent' && t.interrupted && (t.intendedText ?? '').includes("I'm sorry")).length;
-      record(name, ended && l.ended === 'error', `ended=${l.ended}, apologies played out=${apologies}, apologies cut by the caller=${cut}`);
+      record(name, ended && endedByFailure(l), `ended=${l.ended}, apologies played out=${apologies}, apologies cut by the caller=${cut}`);
       await live.close(l);
     };
 
@@ -168,6 +175,7 @@ export async function runFaults(
       const tts = new FaultyTts('stall');
       const l = await live.open({ tts });
       const stuck = await until(() => l.call.currentState === 'thinking', 20_000, 5);
+      l.mutedUntil = Infinity; // a quiet caller: nothing but the stalled synthesis can move the call on
       await sleep(3000);
       const stillThinking = l.call.currentState === 'thinking';
       await live.close(l);

@@ -64,6 +64,8 @@ interface BargeIn {
   speechEnded: boolean;
   endedAtMs: number;
   finalizeRequested: boolean;
+  /** Paused on a first voiced frame; the VAD has not confirmed an onset yet. */
+  tentative: boolean;
 }
 
 export class Call extends EventEmitter implements CallSession {
@@ -80,6 +82,8 @@ export class Call extends EventEmitter implements CallSession {
   private reply: Reply | null = null;
   private synthChain: Promise<void> = Promise.resolve();
   private paused: BargeIn | null = null;
+  /** Our audio's stop time relative to the barge-in onset, recorded when the onset is confirmed. */
+  private pauseStopMs = 0;
 
   // listening state
   private callerSpeaking = false;
@@ -187,6 +191,11 @@ export class Call extends EventEmitter implements CallSession {
 
     this.stt.write(frame, encoded);
     const v = this.vad.process(frame, { minLevelDbfs: this.echoGate() });
+    if (this.paused?.tentative && !v.voiced && v.event !== 'start') {
+      this.paused = null; // a click, not speech: play on
+    } else if (v.voiced && !v.speaking && !this.paused) {
+      this.maybePause(now, now - FRAME_MS, true);
+    }
     if (v.event === 'start') this.onSpeechStart(now);
     else if (v.event === 'end') this.onSpeechEnd(now);
     if (this.paused) this.trackBargeIn(now, v.voiced);
@@ -200,19 +209,32 @@ export class Call extends EventEmitter implements CallSession {
     return this.outLevelDbfs - this.deps.agent.bargeIn.echoGuardDb;
   }
 
+  /**
+   * Stage 1 of barge-in: stop our audio now. `tentative` = on the first voiced frame, before the VAD
+   * has confirmed an onset (saves onsetMs of our audio talking over the caller); an unvoiced frame
+   * before the onset resumes at once, so a click costs the caller a 20-40 ms gap at most.
+   */
+  private maybePause(now: number, onset: number, tentative: boolean): void {
+    const reply = this.reply;
+    if (!reply || !reply.audible || this.paused || !this.deps.agent.bargeIn.enabled) return;
+    const guard = reply.input.kind === 'greeting' && reply.firstFrameMs !== null && now - reply.firstFrameMs < this.deps.agent.bargeIn.greetingGuardMs;
+    if (guard) return;
+    this.paused = { onsetMs: onset, voicedMs: tentative ? FRAME_MS : this.deps.vad.onsetMs, speechEnded: false, endedAtMs: 0, finalizeRequested: false, tentative };
+    this.pauseStopMs = Math.max(0, (reply.lastFrameMs ?? now) + FRAME_MS - onset);
+    this.emit('flush');
+    this.log.debug({ onset, tentative }, 'barge-in: paused');
+  }
+
   private onSpeechStart(now: number): void {
     const onset = now - this.deps.vad.onsetMs;
     const reply = this.reply;
-    if (reply && reply.audible && !this.paused) {
-      const guard = reply.input.kind === 'greeting' && reply.firstFrameMs !== null && now - reply.firstFrameMs < this.deps.agent.bargeIn.greetingGuardMs;
-      if (this.deps.agent.bargeIn.enabled && !guard) {
-        // Stage 1: stop the audio now, decide later.
-        this.paused = { onsetMs: onset, voicedMs: this.deps.vad.onsetMs, speechEnded: false, endedAtMs: 0, finalizeRequested: false };
-        const stop = Math.max(0, (reply.lastFrameMs ?? now) + FRAME_MS - onset);
-        this.record.metrics.bargeInStopMs.push(stop);
-        this.emit('flush');
-        this.log.debug({ onset, stopMs: stop }, 'barge-in: paused');
-      }
+    if (this.paused?.tentative) {
+      // the onset is confirmed: this is a barge-in, measured from its first voiced frame
+      this.paused.tentative = false;
+      this.record.metrics.bargeInStopMs.push(this.pauseStopMs);
+    } else if (reply && reply.audible && !this.paused) {
+      this.maybePause(now, onset, false);
+      if (this.paused) this.record.metrics.bargeInStopMs.push(this.pauseStopMs);
     } else if (reply && !reply.audible && this.state === 'thinking' && reply.input.kind !== 'greeting') {
       // The caller goes on talking before we said anything: drop the half-made reply, keep listening.
       this.cancelReply();
@@ -222,7 +244,7 @@ export class Call extends EventEmitter implements CallSession {
     if (!this.reply || this.paused) {
       this.callerSpeaking = true;
       this.callerSpoke = true;
-      this.callerStartMs = onset;
+      this.callerStartMs = this.paused ? this.paused.onsetMs : onset;
       this.finalizeAtMs = null;
     }
   }
@@ -253,6 +275,10 @@ export class Call extends EventEmitter implements CallSession {
 
   private trackBargeIn(now: number, voiced: boolean): void {
     const b = this.paused!;
+    if (b.tentative) {
+      if (voiced) b.voicedMs += FRAME_MS;
+      return;
+    }
     if (voiced && !b.speechEnded) b.voicedMs += FRAME_MS;
     if (!b.speechEnded && b.voicedMs >= SURE_INTERRUPTION_MS) {
       this.interruptForGood();

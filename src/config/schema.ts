@@ -29,10 +29,14 @@ export const mediaSchema = z
     rtpPortMin: z.number().int().min(1024).max(65534).default(40000),
     rtpPortMax: z.number().int().min(1025).max(65535).default(40999),
     codec: z.enum(['ulaw', 'alaw']).default('ulaw'),
-    /** Target jitter-buffer depth. */
+    /** Jitter-buffer depth (the starting depth when adaptive). */
     jitterBufferMs: z.number().int().min(20).max(500).default(40),
-    /** Grow/shrink the depth with measured jitter, between 20 ms and jitterBufferMs * 3. */
-    jitterAdaptive: z.boolean().default(false),
+    /**
+     * Re-choose the depth at each talk-spurt from the measured jitter (3x jitter + 20 ms, between
+     * 20 ms and jitterBufferMs * 3): next to Asterisk on the same host or LAN it settles at 20 ms,
+     * which is what keeps barge-in fast; a jittery link grows it.
+     */
+    jitterAdaptive: z.boolean().default(true),
     vad: vadSchema,
   })
   .strict()

@@ -111,6 +111,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     remote: { address: '127.0.0.1', port: callerEndpoint.localPort },
     codec: config.media.codec,
     jitterBufferMs: config.media.jitterBufferMs,
+    jitterAdaptive: config.media.jitterAdaptive,
     logger,
   });
   caller = new SimCaller({

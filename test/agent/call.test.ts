@@ -117,6 +117,18 @@ describe('Call barge-in', () => {
     expect(h.stt.finalizeCalls).toBe(1); // only the first turn's
   });
 
+  it('pauses on the first voiced frame and plays on after a one-frame click', async () => {
+    const { h, brain } = await speakingLongReply();
+    const before = h.outLog.length;
+    await h.tick(VOICE); // one voiced frame: tentative pause
+    expect(h.outLog.at(-1)!.audible).toBe(false);
+    await h.run(100);
+    expect(h.outLog.slice(before + 1).some((o) => o.audible)).toBe(true);
+    expect(h.call.record.metrics.bargeInStopMs).toHaveLength(0); // not a barge-in
+    await h.until(() => h.call.currentState === 'listening');
+    expect(brain.heard.at(-1)!.interrupted).toBe(false);
+  });
+
   it('ignores speech during the greeting guard', async () => {
     const brain = new StreamingBrain();
     brain.replies = [{ text: LONG }];

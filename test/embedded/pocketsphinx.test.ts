@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { PocketsphinxStt } from '../../src/providers/stt/pocketsphinx.ts';
 import type { SttEvent, SttSession } from '../../src/providers/types.ts';
@@ -91,6 +94,17 @@ describe('PocketsphinxStt session lifecycle', () => {
     expect(events.filter((e) => e.type === 'final' || e.type === 'error')).toEqual([]);
     const workersAfter = process.getActiveResourcesInfo().filter((r) => r === 'MessagePort' || r === 'Worker').length;
     expect(workersAfter).toBeLessThan(workersBefore);
+  });
+
+  it('a broken model folder is a clear BridgeError from open(), not a crash', async () => {
+    const bad = fs.mkdtempSync(path.join(os.tmpdir(), 'ai-bridge-ps-bad-'));
+    try {
+      await expect(
+        new PocketsphinxStt({ modelDir: bad }).open({ callId: 'ps4', signal: new AbortController().signal, expect: { phrases: ['yes'] } }, () => undefined),
+      ).rejects.toMatchObject({ name: 'BridgeError', code: 'PROVIDER_UNAVAILABLE' });
+    } finally {
+      fs.rmSync(bad, { recursive: true, force: true });
+    }
   });
 
   it('aborting the call signal closes the session', async () => {

@@ -52,7 +52,7 @@ export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: Aste
   }
   const media =
     deps.media ??
-    rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, logger });
+    rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, logger });
   const adapter = new AsteriskAdapter({
     config: config.asterisk,
     transfers: config.transfers,

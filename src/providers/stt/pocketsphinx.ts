@@ -14,6 +14,7 @@ import { BridgeError, errorMessage } from '../../errors.ts';
 import type { Pcm } from '../../media/audio-frame.ts';
 import { Upsampler8to16 } from '../../media/resample.ts';
 import type { Expectations, ProviderOpenOptions, SpeechToText, SttEvent, SttSession } from '../types.ts';
+import { assertEmbeddedStack } from '../embedded-setup.ts';
 import { DEBIAN_DICT, DEBIAN_LM, ensurePhoneBandModel } from './pocketsphinx-model.ts';
 
 /** Minimum (phrase score - phone-loop score) per speech frame; measured threshold (docs/embedded-speech-accuracy.md). */
@@ -72,7 +73,12 @@ export class PocketsphinxStt implements SpeechToText {
       this.log.child({ callId: opts.callId, provider: 'pocketsphinx' }),
       onEvent,
     );
-    await session.ready;
+    try {
+      await session.ready;
+    } catch (err) {
+      assertEmbeddedStack(); // a missing Debian package explains itself better than the worker's error
+      throw err;
+    }
     if (opts.signal.aborted) await session.close();
     else opts.signal.addEventListener('abort', () => void session.close(), { once: true });
     return session;
@@ -99,7 +105,13 @@ class PocketsphinxSession implements SttSession {
   ) {
     this.worker = new Worker(WORKER_URL, { workerData });
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.once('exit', (code) => {
+      const e = new BridgeError('PROVIDER_UNAVAILABLE', `pocketsphinx worker exited unexpectedly (code ${code})`, {});
+      if (!this.ready_) this.rejectReady?.(e);
+      else this.fail(e);
+    });
     this.ready = new Promise((resolve, reject) => {
+      this.rejectReady = reject;
       this.worker.on('message', (msg: WorkerMsg) => {
         if (msg.t === 'ready') {
           if (msg.dropped.length) this.log.warn({ phrases: msg.dropped }, 'phrases with words unknown to the dictionary dropped');
@@ -123,6 +135,7 @@ class PocketsphinxSession implements SttSession {
   }
 
   private ready_ = false;
+  private rejectReady: ((err: BridgeError) => void) | undefined;
 
   write(frame: Pcm): void {
     if (this.closed || this.failed) {
