@@ -44,6 +44,8 @@ export interface StepResult {
   calls: number;
   cpuPerCallPct: number | null;
   daemonCpuPct: number | null;
+  /** Share of the daemon's CPU spent in the kernel (socket syscalls mostly). */
+  daemonSysShare: number | null;
   rssPerCallMiB: number | null;
   rssSetupPerCallMiB: number | null;
   jitterP50Ms: number | null;
@@ -163,6 +165,7 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
     calls: n,
     cpuPerCallPct: round((cpuMs / d.windowMs / n) * 100, 4),
     daemonCpuPct: round((cpuMs / d.windowMs) * 100, 1),
+    daemonSysShare: cpuMs > 0 ? round(d.cpuSystemMs / cpuMs, 3) : null,
     rssPerCallMiB: round((d.rssLiveMiB - d.rssBaselineMiB) / n, 3),
     rssSetupPerCallMiB: round((d.rssSetupMiB - d.rssBaselineMiB) / n, 3),
     jitterP50Ms: round(jitter.p50, 2),
@@ -207,7 +210,7 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
 function failedStep(n: number, err: unknown): StepResult {
   const nul = null;
   return {
-    calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
+    calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
     jitterP99Ms: nul, jitterMaxMs: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
     tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
     jitterBufferLoss: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul,
