@@ -12,6 +12,8 @@ export interface SoakOptions {
   wave: number;
   seed: number;
   maxSeconds: number;
+  /** Lifetime range of the 60% of calls that outlive the greeting (default 4.5-10 s). */
+  longLifeMs?: readonly [number, number];
   /** Share of `calls` run one at a time after the waves (default 0.1). */
   sequentialShare?: number;
   portMin?: number;
@@ -113,7 +115,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const n = Math.min(o.wave, waveTarget - callsRun);
       // 40% hung up during the greeting (20-800 ms), the rest 4.5-10 s in, mid-conversation
       // (the callers talk over the agent, so that lands in listening, thinking and speaking)
-      await Promise.all(Array.from({ length: n }, () => oneCall(rnd() < 0.4 ? 20 + Math.floor(rnd() * 780) : 4500 + Math.floor(rnd() * 5500))));
+      const [lo, hi] = o.longLifeMs ?? [4500, 10_000];
+      await Promise.all(Array.from({ length: n }, () => oneCall(rnd() < 0.4 ? 20 + Math.floor(rnd() * 780) : lo + Math.floor(rnd() * (hi - lo)))));
       waves++;
       if (waves % 5 === 0) {
         const s = await snapshot(live);

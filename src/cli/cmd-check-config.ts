@@ -1,7 +1,8 @@
 import { loadConfig } from '../config/load.ts';
 import { flagString, type ParsedArgs } from './args.ts';
 
-const SECRET = /pass(word)?$|secret|token|apikey|api_key|key$/i;
+/** Keys whose values are secrets (apiKeyEnv, the NAME of a variable, is not one). */
+const SECRET = /^(pass|password|apikey|api_key|secret|token|postgresurl)$|password$|secret$/i;
 
 export async function run(args: ParsedArgs): Promise<number> {
   const file = flagString(args, 'config') ?? process.env.AI_BRIDGE_CONFIG;

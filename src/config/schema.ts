@@ -58,7 +58,7 @@ export const bargeInSchema = z
     /** Caller utterances that acknowledge rather than interrupt: our reply resumes. */
     backchannels: z
       .array(z.string())
-      .default(['uh huh', 'mm hmm', 'okay', 'ok', 'yeah', 'right', 'sure', 'i see', 'mhm']),
+      .default(['uh huh', 'mm hmm', 'mhm', 'okay', 'ok', 'yeah', 'right', 'i see']),
     /** Echo guard: while we talk, caller audio must be this many dB above our outgoing level times the line's echo return loss. */
     echoGuardDb: z.number().min(0).max(40).default(12),
   })

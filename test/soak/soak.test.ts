@@ -3,7 +3,7 @@ import { formatSoakReport, runSoak } from '../../bench/soak-run.ts';
 
 describe('soak (short: the full 10,000-call run is `ai-bridge bench --soak`)', () => {
   it('200 real calls in waves and in sequence, hung up in every state, leave no sockets, ports, subscribers or heap behind', async () => {
-    const r = await runSoak({ calls: 200, wave: 90, seed: 99, maxSeconds: 90, sequentialShare: 0.1, portMin: 45000, portMax: 45999 });
+    const r = await runSoak({ calls: 200, wave: 90, seed: 99, maxSeconds: 90, sequentialShare: 0.1, longLifeMs: [1500, 4000], portMin: 45000, portMax: 45999 });
     expect(r.failures, formatSoakReport(r)).toEqual([]);
     expect(r.callsRun).toBe(200);
     expect(r.sequential).toBe(20);
