@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     c.agentPrevSeq = seq;
   }
 
-  function startUtterance(c: Caller, mode: 'speaking' | 'barging', now: number): void {
+  function startUtterance(c: Caller, mode: 'speaking' | 'barging'): void {
     c.mode = mode;
     c.utt = c.turnNo % audio.callerFrames.length;
     c.uttFrame = 0;
@@ -122,7 +122,6 @@ async function main(): Promise<void> {
       c.bargeLastMs = c.agentLastMs;
       c.onsetSentMs = 0;
     }
-    void now;
   }
 
   function tick(): void {
@@ -132,11 +131,11 @@ async function main(): Promise<void> {
       // -------- decide what to say
       switch (c.mode) {
         case 'wait-agent-done':
-          if (c.heardAgent && now - c.agentLastMs > AGENT_DONE_GAP_MS && now >= c.speakAt) startUtterance(c, 'speaking', now);
+          if (c.heardAgent && now - c.agentLastMs > AGENT_DONE_GAP_MS && now >= c.speakAt) startUtterance(c, 'speaking');
           else if (!c.heardAgent && now - c.awaitSince > 15_000) {
             c.awaitSince = now; // the agent never spoke: speak anyway so the call is exercised
             turnTimeouts += measuring ? 1 : 0;
-            startUtterance(c, 'speaking', now);
+            startUtterance(c, 'speaking');
           }
           break;
         case 'await-reply':
@@ -148,7 +147,7 @@ async function main(): Promise<void> {
           break;
         case 'in-reply':
           if (c.turnNo % 2 === 1 && now - c.replyStartMs >= BARGE_AFTER_MS && now - c.agentLastMs < SPURT_GAP_MS) {
-            startUtterance(c, 'barging', now);
+            startUtterance(c, 'barging');
           } else if (now - c.agentLastMs > AGENT_DONE_GAP_MS) {
             c.mode = 'wait-agent-done';
             c.speakAt = now + 200 + rnd() * 400;

@@ -3,7 +3,7 @@
  * measured alone: N real agent Calls (real VAD, jitter buffer, pacer, shared Ticker), each with its
  * own RTP socket on 127.0.0.1, with zero-latency providers. Driven by the orchestrator over IPC.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import pino from 'pino';
 import { Call, type VoiceDetector } from '../src/agent/call.ts';
 import { AudioCache } from '../src/agent/audio-cache.ts';
@@ -69,6 +69,16 @@ async function main(): Promise<void> {
   let lastTickStart = 0;
   let lastTickEnd = 0;
   const sendJitter = new Histogram(0.01, 200);
+  // GC pauses in the window: tells a self-inflicted event-loop stall from CPU taken by other processes
+  const gcPause = { count: 0, totalMs: 0, maxMs: 0 };
+  new PerformanceObserver((list) => {
+    if (!measuring) return;
+    for (const e of list.getEntries()) {
+      gcPause.count++;
+      gcPause.totalMs += e.duration;
+      if (e.duration > gcPause.maxMs) gcPause.maxMs = e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
   const tickWork = new Histogram(0.01, 200);
 
   const sumMedia = (): Record<string, number> => {
@@ -119,9 +129,11 @@ async function main(): Promise<void> {
             if (measuring) tickWork.add(now - lastTickStart);
           });
           rssSetup = rssMiB();
+          // Media runs from before the first caller packet: the jitter buffers are drained from the
+          // start instead of filling up (and overflowing) while the calls are being started.
+          ticker.start();
           send({ type: 'ready', ports: live.map((l) => l.media.localPort), rssSetupMiB: rssSetup });
         } else if (msg.type === 'start') {
-          ticker.start();
           await Promise.all(live.map((l) => l.call.start()));
         } else if (msg.type === 'measure') {
           windowStart = performance.now();
@@ -169,6 +181,7 @@ async function main(): Promise<void> {
             eventLoopMaxMs: loop.max / 1e6,
             media,
             sendJitter: sendJitter.toSparse(),
+            gcPause,
             tickWork: tickWork.toSparse(),
             ticker: {
               ticks: t.ticks - tickerAtWindow.ticks,

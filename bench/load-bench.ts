@@ -73,6 +73,9 @@ export interface StepResult {
   turnTimeouts: number;
   eventLoopP99Ms: number | null;
   eventLoopMaxMs: number | null;
+  gcPauseMaxMs: number | null;
+  /** Share of the window the daemon spent paused in GC. */
+  gcPauseShare: number | null;
   callerEventLoopP99Ms: number | null;
   callerCpuPct: number | null;
   tickerLateTicks: number;
@@ -193,6 +196,8 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
     turnTimeouts: c.turnTimeouts,
     eventLoopP99Ms: round(d.eventLoopP99Ms, 2),
     eventLoopMaxMs: round(d.eventLoopMaxMs, 1),
+    gcPauseMaxMs: round(d.gcPause.maxMs, 1),
+    gcPauseShare: round(d.gcPause.totalMs / d.windowMs, 4),
     callerEventLoopP99Ms: round(c.eventLoopP99Ms, 2),
     callerCpuPct: round(((c.cpuUserMs + c.cpuSystemMs) / c.windowMs) * 100, 1),
     tickerLateTicks: d.ticker.lateTicks,
@@ -215,7 +220,7 @@ function failedStep(n: number, err: unknown): StepResult {
     tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
     jitterBufferLoss: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul,
     bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,
-    eventLoopP99Ms: nul, eventLoopMaxMs: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
+    eventLoopP99Ms: nul, eventLoopMaxMs: nul, gcPauseMaxMs: nul, gcPauseShare: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
     tickerSkippedTicks: 0, callInternalTurnLatencyP50Ms: nul, callInternalBargeInP95Ms: nul, vad: 'n/a', endReasons: {},
     mediaCounters: {}, callerSent: 0, loadAvg1m: round(loadavg()[0], 2),
     error: err instanceof Error ? err.message : String(err),
@@ -238,6 +243,8 @@ const COLS: Array<[keyof StepResult, string]> = [
   ['bargeInP50Ms', 'barge p50'],
   ['bargeInP95Ms', 'barge p95'],
   ['eventLoopP99Ms', 'loop p99'],
+  ['eventLoopMaxMs', 'loop max'],
+  ['gcPauseMaxMs', 'gc max'],
   ['callerEventLoopP99Ms', 'caller loop'],
   ['loadAvg1m', 'load'],
 ];

@@ -29,6 +29,8 @@ export interface DaemonResult {
   media: Record<string, number>;
   /** |interval - 20 ms| between consecutive ticks at the first and last call's send point (daemon clock). */
   sendJitter: SparseHistogram;
+  /** GC pauses during the window (PerformanceObserver 'gc'). */
+  gcPause: { count: number; totalMs: number; maxMs: number };
   /** Time from the first to the last call's media work within one tick. */
   tickWork: SparseHistogram;
   ticker: { ticks: number; lateTicks: number; skippedTicks: number; errors: number };

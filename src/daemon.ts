@@ -10,7 +10,7 @@ import type { CallContext } from './agent/call-port.ts';
 import type { CallRecord, TranscriptEntry, TurnTiming } from './agent/call-record.ts';
 import { loadCampaign } from './agent/brain/campaign.ts';
 import type { Config } from './config/schema.ts';
-import { errorMessage } from './errors.ts';
+import { BridgeError, errorMessage } from './errors.ts';
 import { systemClock } from './media/clock.ts';
 import { PortPool } from './media/port-pool.ts';
 import { Ticker } from './media/ticker.ts';
@@ -75,6 +75,20 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   const stopRetention = scheduleRetention({ dir: config.records.dir, days: config.records.retentionDays, clock: systemClock, index, log: logger });
   const drainer = new CallDrainer(systemClock, logger);
   const vicidial: Vicidial | undefined = config.vicidial ? createVicidial(config.vicidial, logger) : undefined;
+  if (vicidial) {
+    // Not awaited and never fatal: calls work without VICIdial and the durable queue keeps its requests.
+    void vicidial.startupCheck().catch((err: unknown) => {
+      const code = err instanceof BridgeError ? err.code : undefined;
+      if (code === 'VICIDIAL_AUTH') {
+        logger.error(
+          { user: config.vicidial?.user, err: errorMessage(err) },
+          'VICIdial API user rejected (login or permissions): dispositions, callbacks and DNC requests stay queued until the API user is fixed',
+        );
+      } else {
+        logger.error({ code, err: errorMessage(err) }, 'VICIdial API not usable at start-up: requests are queued and retried');
+      }
+    });
+  }
 
   const onCall = (call: Call, context: CallContext) => {
     calls.set(call.id, call);
@@ -129,20 +143,14 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     llm: providers.llm,
     onCall,
   });
-  // Draining: new calls are handed back by the adapters' own over-limit path.
-  const admittingFactory = {
-    create: (init: Parameters<AgentCallFactory['create']>[0]) => {
-      const admission = drainer.admit();
-      if (!admission.ok) throw Object.assign(new Error(admission.reason), { handback: admission });
-      return factory.create(init);
-    },
-  };
+  // Draining: the adapters ask before any set-up and hand refused calls back to the dialplan.
+  const admit = () => drainer.admit();
 
   const asterisk = config.asterisk
-    ? await startAsteriskAdapter(config, { callFactory: admittingFactory, logger, ticker, portPool: pool, vicidial })
+    ? await startAsteriskAdapter(config, { callFactory: factory, logger, ticker, portPool: pool, vicidial, admit })
     : null;
   const freeswitch = config.freeswitch
-    ? await startFreeswitchAdapter({ freeswitch: config.freeswitch, transfers: config.transfers }, { callFactory: admittingFactory, logger, ticker })
+    ? await startFreeswitchAdapter({ freeswitch: config.freeswitch, transfers: config.transfers }, { callFactory: factory, logger, ticker, admit })
     : null;
   if (!asterisk && !freeswitch) logger.warn('no PBX configured (asterisk or freeswitch section): the daemon takes no calls');
 

@@ -10,6 +10,10 @@
  *   3. Longer speech: wait for the recognizer's words. A backchannel ("uh-huh"), or no words within
  *      bargeIn.falseStartMs, resumes the reply; real words (or speech going on for long) cancel the
  *      model and TTS work, keep in memory only what was heard, and take the words as the next turn.
+ *
+ * Answering machines (agent.amd): a beep or a long opening monologue on the caller side ends the
+ * conversation: the reply is dropped (not a barge-in turn), the machine status is set, and the call
+ * hangs up, or first leaves agent.amd.message once the beep has ended (or the greeting went quiet).
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
@@ -21,6 +25,7 @@ import type { AgentConfig, TransferTarget, VadConfig } from '../config/schema.ts
 import type { Brain, BrainInput } from './brain/types.ts';
 import type { CallAction, CallContext, CallSession, CallSessionEvents, EndReason } from './call-port.ts';
 import type { CallRecord, TranscriptEntry, TurnTiming } from './call-record.ts';
+import { AnsweringMachineDetector, type AmdDecision, type AmdReason } from './answering-machine.ts';
 import { AudioCache, sharedGreetingCache } from './audio-cache.ts';
 import { Reply, type Segment } from './reply.ts';
 import { SentenceChunker } from './sentence-chunker.ts';
@@ -104,12 +109,16 @@ export class Call extends EventEmitter implements CallSession {
   private startPromise: Promise<void> | null = null;
   /** Aborted when the call ends: providers close their sockets and processes. */
   private readonly lifetime = new AbortController();
+  private readonly amd: AnsweringMachineDetector | null;
+  /** An answering machine was detected: the conversation is over; `message` is the reply leaving agent.amd.message. */
+  private machine: { reason: AmdReason; message: Reply | null } | null = null;
 
   constructor(id: string, context: CallContext, deps: CallDeps) {
     super();
     this.id = id;
     this.deps = deps;
     this.log = deps.logger.child({ callId: id });
+    this.amd = deps.agent.amd.enabled ? new AnsweringMachineDetector(deps.agent.amd) : null;
     this.record = {
       callId: id,
       pbx: context.pbx,
@@ -189,8 +198,16 @@ export class Call extends EventEmitter implements CallSession {
     }
     if (!this.vad || !this.stt) return; // still opening providers: the greeting cannot be interrupted yet anyway
 
-    this.stt.write(frame, encoded);
+    if (!this.machine) this.stt.write(frame, encoded);
     const v = this.vad.process(frame, { minLevelDbfs: this.echoGate() });
+    if (this.amd) {
+      const decision = this.amd.push(frame, v.voiced, now);
+      if (decision) this.onMachine(decision);
+      if (this.machine) {
+        this.awaitMessageCue();
+        return;
+      }
+    }
     if (this.paused?.tentative && !v.voiced && v.event !== 'start') {
       this.paused = null; // a click, not speech: play on
     } else if (v.voiced && !v.speaking && !this.paused) {
@@ -339,7 +356,7 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   private onStt(e: SttEvent): void {
-    if (this.state === 'ended') return;
+    if (this.state === 'ended' || this.machine) return;
     switch (e.type) {
       case 'partial':
         if (this.paused && wordsOf(e.text) && !this.isBackchannel(e.text)) this.interruptWithWords();
@@ -395,6 +412,32 @@ export class Call extends EventEmitter implements CallSession {
     }
   }
 
+  /** An answering machine: drop the conversation (no barge-in turn), set its status, hang up or wait to leave the message. */
+  private onMachine(d: AmdDecision): void {
+    const amd = this.deps.agent.amd;
+    this.log.info({ reason: d.reason, atMs: d.atMs, action: amd.action }, 'answering machine detected');
+    this.machine = { reason: d.reason, message: null };
+    if (this.reply) this.cancelReply();
+    this.paused = null;
+    this.callerSpeaking = false;
+    this.callerSpoke = false;
+    this.pendingText = '';
+    this.pendingConfidence = undefined;
+    this.finalizeAtMs = null;
+    this.emitAction({ type: 'set_disposition', status: amd.status });
+    if (amd.action === 'hangup') this.terminate({ type: 'hangup', reason: `answering machine (${d.reason})` }, 'agent-hangup');
+  }
+
+  /** leave-message: speak once the detector says the recording has started (beep over, or silence). */
+  private awaitMessageCue(): void {
+    const m = this.machine!;
+    const cue = this.amd!.messageCue;
+    if (m.message || !cue || this.state === 'ended') return;
+    this.log.info({ cue }, 'answering machine: leaving the message');
+    this.sayThen(this.deps.agent.amd.message, [], { type: 'hangup', reason: `answering machine (${m.reason}): message left after ${cue}` });
+    m.message = this.reply;
+  }
+
   private isBackchannel(text: string): boolean {
     const t = normalize(text);
     return this.deps.agent.bargeIn.backchannels.some((b) => normalize(b) === t);
@@ -420,6 +463,7 @@ export class Call extends EventEmitter implements CallSession {
       return;
     }
     this.record.dtmf.push({ atMs: this.now(), digit });
+    if (this.machine) return; // a machine's tones are no answer; the message goes on
     if (this.reply) this.cancelReply();
     this.paused = null;
     this.silenceCount = 0;
@@ -586,6 +630,7 @@ export class Call extends EventEmitter implements CallSession {
     if (this.state === 'ended') return;
     this.state = 'listening';
     if (!cut && reply.terminal) {
+      if (reply === this.machine?.message) this.emitAction({ type: 'set_disposition', status: this.deps.agent.amd.messageStatus });
       this.terminate(reply.terminal, reply.terminal.type === 'transfer' ? 'transferred' : 'agent-hangup');
       return;
     }

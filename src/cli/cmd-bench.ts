@@ -3,6 +3,7 @@
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
  */
 import { resolve } from 'node:path';
+import { BridgeError } from '../errors.ts';
 import { flagNumber, flagString, type ParsedArgs } from './args.ts';
 
 const DEFAULT_STEPS = [50, 200, 500, 1000, 1500];
@@ -11,7 +12,7 @@ function parseSteps(v: string | undefined): number[] {
   if (!v) return DEFAULT_STEPS;
   const steps = v.split(',').map((s) => Number(s.trim()));
   if (steps.some((n) => !Number.isInteger(n) || n < 1 || n > 5000)) {
-    throw new Error(`--steps expects comma-separated call counts between 1 and 5000, got "${v}"`);
+    throw new BridgeError('CONFIG_INVALID', `--steps expects comma-separated call counts between 1 and 5000, got "${v}"`, { steps: v });
   }
   return steps;
 }

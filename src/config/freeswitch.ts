@@ -87,6 +87,19 @@ export const freeswitchSchema = z
     /** Transfers: names refer to the top-level `transfers` map (extension + context); only those are allowed. */
     transferDialplan: z.string().default('XML'),
     defaultTransferContext: z.string().default('default'),
+    /**
+     * Where a call we do not take goes back to (daemon draining for a restart): the refusal variable
+     * (AI_BRIDGE_REFUSED=draining) is set, the marker variable is set to false, then
+     * `uuid_transfer <uuid> <extension> <transferDialplan> <context>`. The call is never killed.
+     * The extension must exist and route the caller to a human (see freeswitch-conf/README.md).
+     */
+    handback: z
+      .object({
+        extension: z.string().regex(/^[A-Za-z0-9_.+*#@:-]{1,128}$/).default('ai_bridge_handback'),
+        context: z.string().regex(/^[A-Za-z0-9_.+*#@:-]{1,128}$/).default('default'),
+      })
+      .strict()
+      .default({}),
     /** Channel variables set before a transfer (values: summary / disposition). */
     summaryVariable: z.string().regex(/^[a-z0-9_]+$/i).default('ai_summary'),
     dispositionVariable: z.string().regex(/^[a-z0-9_]+$/i).default('ai_disposition'),

@@ -65,6 +65,38 @@ export const bargeInSchema = z
   .strict()
   .default({});
 
+/**
+ * Answering machines that got past VICIdial's AMD (8369/8373 routing) to the AI: detected from the
+ * caller-side audio by a beep or a long monologue at the start (src/agent/answering-machine.ts).
+ * Statuses are VICIdial's own: AA = Answering Machine Auto, AL = Answering Machine Msg Played.
+ */
+export const amdSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Near-continuous "caller" speech this long early in the call is a greeting, not a person. */
+    monologueMs: z.number().int().min(1000).max(30_000).default(4000),
+    /** A monologue counts only if it reaches monologueMs within this time from answer. */
+    windowMs: z.number().int().min(1000).max(60_000).default(8000),
+    /** A beep decides "machine" only this long after answer (later pure tones: call waiting, hold music). */
+    beepWindowMs: z.number().int().min(1000).max(120_000).default(15_000),
+    /** Detected by monologue, action leave-message: wait this long for the beep before settling for a second of silence. */
+    beepWaitMs: z.number().int().min(0).max(30_000).default(4000),
+    action: z.enum(['hangup', 'leave-message']).default('hangup'),
+    /** Spoken after the beep (action leave-message); plain text, no lead fields. */
+    message: z
+      .string()
+      .min(1)
+      .default('Hello, this is an automated assistant calling. We will try to reach you again later. Thank you, goodbye.'),
+    /** VICIdial status set on detection (AA = Answering Machine Auto). */
+    status: z.string().regex(/^[A-Z0-9]{1,6}$/).default('AA'),
+    /** VICIdial status set once the message has played to the end (AL = Answering Machine Msg Played). */
+    messageStatus: z.string().regex(/^[A-Z0-9]{1,6}$/).default('AL'),
+  })
+  .strict()
+  .refine((a) => a.windowMs >= a.monologueMs, { message: 'windowMs must be at least monologueMs', path: ['windowMs'] })
+  .refine((a) => a.beepWindowMs >= a.windowMs, { message: 'beepWindowMs must be at least windowMs', path: ['beepWindowMs'] })
+  .default({});
+
 export const agentSchema = z
   .object({
     /** Silence after the VAD's end of speech (which already waited media.vad.hangoverMs) that ends the caller's turn, unless the recognizer said so first. */
@@ -93,6 +125,7 @@ export const agentSchema = z
     failureTransfer: z.string().optional(),
     maxReplyTokens: z.number().int().min(16).max(1024).default(150),
     bargeIn: bargeInSchema,
+    amd: amdSchema,
   })
   .strict()
   .default({});
@@ -136,4 +169,5 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type MediaConfig = Config['media'];
 export type VadConfig = MediaConfig['vad'];
 export type AgentConfig = Config['agent'];
+export type AmdConfig = AgentConfig['amd'];
 export type TransferTarget = z.infer<typeof transferTargetSchema>;

@@ -11,6 +11,7 @@ import type { AsteriskConfig } from '../../config/asterisk.ts';
 import type { TransferTarget } from '../../config/schema.ts';
 import { errorMessage } from '../../errors.ts';
 import { systemClock, type Clock } from '../../media/clock.ts';
+import type { Admission } from '../../ops/drain.ts';
 import type { Vicidial } from '../../vicidial/action-sink.ts';
 import { AriConnection, type ConnectionState } from './ari-connection.ts';
 import type { AriEvent } from './ari-events.ts';
@@ -29,6 +30,11 @@ export interface AsteriskAdapterOptions {
   readonly vicidial?: Vicidial;
   readonly clock?: Clock;
   readonly logger?: pino.Logger;
+  /**
+   * Asked on every new caller before any set-up (the daemon's drain). Refused: the caller gets the
+   * named variable and goes back to the dialplan through the over-limit hand-back path.
+   */
+  readonly admit?: () => Admission;
 }
 
 /** Events that concern a call we track; anything else is ignored (counted). */
@@ -48,7 +54,7 @@ export class AsteriskAdapter {
   private readonly log: pino.Logger;
   private closing = false;
   readonly counters: AdapterCounters = {
-    activeCalls: 0, callsStarted: 0, callsEnded: 0, rejectedOverLimit: 0, setupFailures: 0, channelsCreated: 0,
+    activeCalls: 0, callsStarted: 0, callsEnded: 0, rejectedOverLimit: 0, rejectedAdmission: 0, setupFailures: 0, channelsCreated: 0,
     channelsDeleted: 0, bridgesCreated: 0, bridgesDeleted: 0, portsBound: 0, portsReleased: 0, timersActive: 0,
     eventsMalformed: 0, eventsUnknown: 0, eventsIgnored: 0, restErrors: 0, orphansCleaned: 0,
   };
@@ -148,6 +154,13 @@ export class AsteriskAdapter {
       void this.handBack(channel, 'SHUTDOWN');
       return;
     }
+    const admission = this.admission();
+    if (!admission.ok) {
+      this.counters.rejectedAdmission++;
+      this.log.info({ channel: channel.id, reason: admission.reason }, 'not admitting a new call; handing the caller back');
+      void this.handBack(channel, 'SHUTDOWN', [admission.variable, admission.value]);
+      return;
+    }
     if (this.calls.size >= this.opts.config.maxCalls) {
       this.counters.rejectedOverLimit++;
       this.log.warn({ channel: channel.id, active: this.calls.size, maxCalls: this.opts.config.maxCalls }, 'over the call limit; handing the caller back');
@@ -161,14 +174,29 @@ export class AsteriskAdapter {
     void call.setup().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'call set-up crashed'));
   }
 
+  private admission(): Admission {
+    if (!this.opts.admit) return { ok: true };
+    try {
+      return this.opts.admit();
+    } catch (err) {
+      // A broken admission check must not cost the caller: admit, and say so.
+      this.log.error({ err: errorMessage(err) }, 'admission check failed; admitting the call');
+      return { ok: true };
+    }
+  }
+
   private finished(call: AsteriskCall): void {
     if (this.calls.get(call.callerId) === call) this.calls.delete(call.callerId);
     this.counters.callsEnded++;
     this.counters.activeCalls = this.calls.size;
   }
 
-  /** Over limit / shutting down: optional message, then back to the dialplan with the reason set. */
-  private async handBack(channel: AriChannelJson, why: string): Promise<void> {
+  /**
+   * Over limit / shutting down / not admitted: optional message, then back to the dialplan with the
+   * reason in statusVariable (and `extra`, e.g. the drain's AI_BRIDGE_REFUSED=draining). Nothing is
+   * created for such a caller: no bridge, no ExternalMedia, no port.
+   */
+  private async handBack(channel: AriChannelJson, why: string, extra?: readonly [string, string]): Promise<void> {
     const { config } = this.opts;
     let rest: AriRest;
     try {
@@ -178,6 +206,7 @@ export class AsteriskAdapter {
     }
     try {
       await rest.setVar(channel.id, config.statusVariable, why);
+      if (extra) await rest.setVar(channel.id, extra[0], extra[1]);
       if (config.overLimit.action === 'message') {
         if (channel.state !== 'Up') await rest.answer(channel.id);
         const playbackId = `${OWN_ID_PREFIX}pb-${channel.id}`;

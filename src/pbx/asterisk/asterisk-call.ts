@@ -29,6 +29,8 @@ export interface AdapterCounters {
   callsStarted: number;
   callsEnded: number;
   rejectedOverLimit: number;
+  /** Callers refused by the admission check (daemon draining) and handed back. */
+  rejectedAdmission: number;
   setupFailures: number;
   channelsCreated: number;
   channelsDeleted: number;

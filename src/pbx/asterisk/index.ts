@@ -15,6 +15,7 @@ import { BridgeError } from '../../errors.ts';
 import type { Clock } from '../../media/clock.ts';
 import type { PortPool } from '../../media/port-pool.ts';
 import type { Ticker } from '../../media/ticker.ts';
+import type { Admission } from '../../ops/drain.ts';
 import type { Vicidial } from '../../vicidial/action-sink.ts';
 import { AsteriskAdapter } from './adapter.ts';
 import type { AdapterCounters } from './asterisk-call.ts';
@@ -31,6 +32,8 @@ export interface AsteriskDeps {
   /** Default: RtpMediaSession on portPool/ticker (media-rtp-binder.ts). */
   readonly media?: MediaBinder;
   readonly clock?: Clock;
+  /** Asked before any set-up of a new caller; refused callers are handed back (see AsteriskAdapterOptions.admit). */
+  readonly admit?: () => Admission;
 }
 
 export interface AsteriskHandle {
@@ -62,6 +65,7 @@ export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: Aste
     vicidial: deps.vicidial,
     clock: deps.clock,
     logger,
+    admit: deps.admit,
   });
   const ready = adapter.start();
   // Fatal errors surface now; "not reachable yet" lets the daemon start and keep retrying.

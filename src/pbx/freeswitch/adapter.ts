@@ -11,9 +11,10 @@ import type { TransferTarget } from '../../config/schema.ts';
 import type { FreeswitchConfig } from '../../config/freeswitch.ts';
 import { BridgeError, errorMessage } from '../../errors.ts';
 import { systemClock, type Clock, type TimerHandle } from '../../media/clock.ts';
+import type { Admission } from '../../ops/drain.ts';
 import { AudioStreamServer } from './audio-stream-server.ts';
 import { CallLeg } from './call-leg.ts';
-import { audioStreamStart, checkUuid, isOk, kill, unicastHeaders, type ApiCall } from './commands.ts';
+import { audioStreamStart, checkUuid, isOk, kill, setVar, transfer, unicastHeaders, type ApiCall } from './commands.ts';
 import { EslControl, type EslEvent, type EslState } from './esl-control.ts';
 import { PortPool } from './port-pool.ts';
 import { StreamPlayback } from './stream-playback.ts';
@@ -25,11 +26,16 @@ export interface FreeswitchAdapterDeps {
   logger?: pino.Logger;
   ticker: TickerLike;
   clock?: Clock;
+  /**
+   * Asked for every marked call before anything is started (the daemon's drain). Refused: the
+   * variable is set and the call is transferred to `freeswitch.handback`, never killed.
+   */
+  admit?: () => Admission;
 }
 
 export interface FreeswitchAdapter {
   readonly state: EslState;
-  counters(): FreeswitchCounters & { activeCalls: number; eslConnects: number; eslDisconnects: number; eslAuthFailures: number };
+  counters(): FreeswitchCounters & { activeCalls: number; callsHandedBack: number; eslConnects: number; eslDisconnects: number; eslAuthFailures: number };
   /** Resolves when ESL is connected and subscribed (tests, health checks). */
   ready(): Promise<void>;
   /** Active legs by uuid (tests and the status command). */
@@ -61,6 +67,9 @@ export async function startFreeswitchAdapter(
   const playbacks = new Map<string, StreamPlayback>();
   const streamWait = new Map<string, TimerHandle>();
   const ports = new PortPool(cfg.unicast.freeswitchPortMin, cfg.unicast.freeswitchPortMax);
+  /** Calls being / been handed back: their later ANSWER/PARK events (sent before our setvar) are not new calls. */
+  const handedBack = new Set<string>();
+  let callsHandedBack = 0;
   let closing = false;
 
   const esl = new EslControl({
@@ -139,11 +148,58 @@ export async function startFreeswitchAdapter(
     return mark !== undefined && /^(true|yes|1|on)$/i.test(mark);
   }
 
+  function admit(): Admission {
+    if (!deps.admit) return { ok: true };
+    try {
+      return deps.admit();
+    } catch (err) {
+      // A broken admission check must not cost the caller: admit, and say so.
+      log.error({ err: errorMessage(err) }, 'admission check failed; admitting the call');
+      return { ok: true };
+    }
+  }
+
+  /**
+   * A call we do not take: variable set, marker cleared (so this channel's later events are not
+   * ours), then back to the dialplan at freeswitch.handback. Never killed: a human picks it up.
+   */
+  async function handBack(uuid: string, refused: Extract<Admission, { ok: false }>): Promise<void> {
+    handedBack.add(uuid);
+    if (handedBack.size > 10_000) handedBack.delete(handedBack.values().next().value as string);
+    callsHandedBack++;
+    const target = cfg!.handback;
+    log.info({ uuid, reason: refused.reason, extension: target.extension, context: target.context }, 'not admitting a new call; handing it back to the dialplan');
+    const steps: Array<[ApiCall, string]> = [
+      [setVar(uuid, refused.variable, refused.value), 'uuid_setvar'],
+      [setVar(uuid, cfg!.markerVariable, 'false'), 'uuid_setvar'],
+      [transfer(uuid, target.extension, cfg!.transferDialplan, target.context), 'uuid_transfer'],
+    ];
+    for (const [c, what] of steps) {
+      let reply: string;
+      try {
+        reply = await api(c);
+      } catch (err) {
+        reply = `-ERR ${errorMessage(err)}`;
+      }
+      if (!isOk(reply)) {
+        counters.apiErrors++;
+        // Not killed even now: a parked call is still the dialer's to clean up; a gone one needs nothing.
+        log.warn({ uuid, reply: reply.trim(), command: what }, 'hand-back step refused');
+        if (what === 'uuid_transfer' || /No such channel/i.test(reply)) return;
+      }
+    }
+  }
+
   async function startCall(evt: EslEvent, uuid: string): Promise<void> {
     try {
       checkUuid(uuid);
     } catch {
       log.warn('ignoring a marked channel with an unusable uuid');
+      return;
+    }
+    const admission = admit();
+    if (!admission.ok) {
+      await handBack(uuid, admission);
       return;
     }
     if (legs.size >= cfg!.maxCalls) {
@@ -287,7 +343,7 @@ export async function startFreeswitchAdapter(
     switch (evt.name) {
       case 'CHANNEL_PARK':
       case 'CHANNEL_ANSWER': {
-        if (leg || closing || !isOurs(evt)) return;
+        if (leg || closing || handedBack.has(uuid) || !isOurs(evt)) return;
         // unicast is serviced only inside park (switch_ivr_park): wait for CHANNEL_PARK.
         if (cfg!.playback === 'unicast' && evt.name !== 'CHANNEL_PARK') return;
         void startCall(evt, uuid).catch((err: unknown) => log.error({ uuid, err: errorMessage(err) }, 'call start failed'));
@@ -295,6 +351,7 @@ export async function startFreeswitchAdapter(
       }
       case 'CHANNEL_HANGUP':
       case 'CHANNEL_HANGUP_COMPLETE':
+        if (evt.name === 'CHANNEL_HANGUP_COMPLETE') handedBack.delete(uuid);
         leg?.remoteHangup(evt.header('Hangup-Cause') ?? 'UNKNOWN');
         return;
       case 'DTMF':
@@ -381,6 +438,7 @@ export async function startFreeswitchAdapter(
     counters: () => ({
       ...counters,
       activeCalls: legs.size,
+      callsHandedBack,
       eslConnects: esl.counters.connects,
       eslDisconnects: esl.counters.disconnects,
       eslAuthFailures: esl.counters.authFailures,
