@@ -103,12 +103,13 @@ describe('which calls are ours', () => {
     expect(h.factory.created.length).toBe(0);
   });
 
-  it('rejects calls past maxCalls with USER_BUSY', async () => {
+  it('hands calls past maxCalls back to the dialplan instead of killing them', async () => {
     h = await makeHarness({ maxCalls: 1 });
     const a = h.fs.placeCall();
     const b = h.fs.placeCall();
-    await waitFor(() => !b.up, 'second call rejected');
-    expect(b.hangupCause).toBe('USER_BUSY');
+    await waitFor(() => h.fs.commands.some((c) => c.startsWith(`api uuid_transfer ${b.uuid} `)), 'second call handed back');
+    expect(h.fs.commands).toContain(`api uuid_setvar ${b.uuid} AI_BRIDGE_REFUSED max-calls`);
+    expect(h.fs.commands.some((c) => c.startsWith('api uuid_kill'))).toBe(false);
     expect(a.up).toBe(true);
     expect(h.adapter.counters().callsRejectedBusy).toBe(1);
   });

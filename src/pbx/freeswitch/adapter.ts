@@ -204,8 +204,9 @@ export async function startFreeswitchAdapter(
     }
     if (legs.size >= cfg!.maxCalls) {
       counters.callsRejectedBusy++;
-      log.warn({ uuid, maxCalls: cfg!.maxCalls }, 'at maxCalls: rejecting call');
-      api(kill(uuid, 'USER_BUSY')).catch(() => undefined);
+      log.warn({ uuid, maxCalls: cfg!.maxCalls }, 'at maxCalls: handing the call back');
+      // Never silence or a dead line: the dialplan's hand-back target takes the caller.
+      await handBack(uuid, { ok: false, variable: 'AI_BRIDGE_REFUSED', value: 'max-calls', reason: 'over freeswitch.maxCalls' });
       return;
     }
     const context = contextOf(evt, uuid);

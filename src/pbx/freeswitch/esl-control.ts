@@ -141,6 +141,8 @@ export class EslControl extends EventEmitter<EslControlEvents> {
     const { host, port, password } = this.opts;
     let authFailed = false;
     const conn = new esl.Connection(host, port, password);
+    // modesl leaves Nagle on: each play-event -> uuid_broadcast round trip could wait tens of ms.
+    conn.socket?.setNoDelay(true);
     this.conn = conn;
     // modesl re-emits socket errors on an EventEmitter2 that throws when nobody listens.
     conn.on('error', (err: unknown) => {
