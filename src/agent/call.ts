@@ -218,6 +218,21 @@ export class Call extends EventEmitter implements CallSession {
     if (this.paused) this.trackBargeIn(now, v.voiced);
     this.checkTurnEnd(now);
     this.checkSilence(now);
+    this.checkStall(now);
+  }
+
+  /**
+   * A provider that neither fails nor answers (a stalled stream the adapter did not catch) must not
+   * leave the caller in dead air: no first audio within agent.providerStallMs fails the call over.
+   */
+  private checkStall(now: number): void {
+    const reply = this.reply;
+    if (!reply || reply.audible || this.paused || now - reply.startedMs < this.deps.agent.providerStallMs) return;
+    const role = reply.intended === '' && !reply.brainDone ? 'llm' : 'tts';
+    const err = new BridgeError('PROVIDER_STALL', `no ${role === 'llm' ? 'reply from the brain' : 'audio from TTS'} within ${this.deps.agent.providerStallMs} ms`, { role });
+    this.providerEvent(role, 'stall', err.message);
+    reply.ctrl.abort();
+    this.fail(reply.terminal ? 'tts' : role, err);
   }
 
   /** While we talk, caller audio must stand clear of the echo of our own voice. */
@@ -234,6 +249,7 @@ export class Call extends EventEmitter implements CallSession {
   private maybePause(now: number, onset: number, tentative: boolean): void {
     const reply = this.reply;
     if (!reply || !reply.audible || this.paused || !this.deps.agent.bargeIn.enabled) return;
+    if (reply.terminal) return; // a closing reply plays out: the goodbye, then the hang-up or transfer
     const guard = reply.input.kind === 'greeting' && reply.firstFrameMs !== null && now - reply.firstFrameMs < this.deps.agent.bargeIn.greetingGuardMs;
     if (guard) return;
     this.paused = { onsetMs: onset, voicedMs: tentative ? FRAME_MS : this.deps.vad.onsetMs, speechEnded: false, endedAtMs: 0, finalizeRequested: false, tentative };
@@ -252,7 +268,7 @@ export class Call extends EventEmitter implements CallSession {
     } else if (reply && reply.audible && !this.paused) {
       this.maybePause(now, onset, false);
       if (this.paused) this.record.metrics.bargeInStopMs.push(this.pauseStopMs);
-    } else if (reply && !reply.audible && this.state === 'thinking' && reply.input.kind !== 'greeting') {
+    } else if (reply && !reply.audible && !reply.terminal && this.state === 'thinking' && reply.input.kind !== 'greeting') {
       // The caller goes on talking before we said anything: drop the half-made reply, keep listening.
       this.cancelReply();
       if (reply.input.kind === 'utterance') this.pendingText = reply.input.text;
@@ -464,6 +480,7 @@ export class Call extends EventEmitter implements CallSession {
     }
     this.record.dtmf.push({ atMs: this.now(), digit });
     if (this.machine) return; // a machine's tones are no answer; the message goes on
+    if (this.reply?.terminal) return; // the goodbye plays out and the call ends as decided
     if (this.reply) this.cancelReply();
     this.paused = null;
     this.silenceCount = 0;
@@ -478,6 +495,7 @@ export class Call extends EventEmitter implements CallSession {
   private startReply(input: BrainInput, turn: TurnTiming | null): void {
     if (this.state === 'ended') return;
     const reply = new Reply(input, turn);
+    reply.startedMs = this.now();
     this.reply = reply;
     this.state = input.kind === 'greeting' ? 'greeting' : 'thinking';
     void this.runBrain(reply);
@@ -631,7 +649,7 @@ export class Call extends EventEmitter implements CallSession {
     this.state = 'listening';
     if (!cut && reply.terminal) {
       if (reply === this.machine?.message) this.emitAction({ type: 'set_disposition', status: this.deps.agent.amd.messageStatus });
-      this.terminate(reply.terminal, reply.terminal.type === 'transfer' ? 'transferred' : 'agent-hangup');
+      this.terminate(reply.terminal, reply.endReason ?? (reply.terminal.type === 'transfer' ? 'transferred' : 'agent-hangup'));
       return;
     }
     this.syncExpectations();
@@ -662,9 +680,11 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   /** Speak `text` as its own reply, emit `actions`, then carry out `terminal`. */
-  private sayThen(text: string, actions: CallAction[], terminal: CallAction): void {
+  private sayThen(text: string, actions: CallAction[], terminal: CallAction, endReason?: EndReason): void {
     for (const a of actions) this.emitAction(a);
     const reply = new Reply({ kind: 'no-match' }, null);
+    reply.startedMs = this.now();
+    if (endReason) reply.endReason = endReason;
     if (this.reply) this.cancelReply();
     this.paused = null;
     this.reply = reply;
@@ -697,7 +717,7 @@ export class Call extends EventEmitter implements CallSession {
       this.terminate(terminal, terminal.type === 'transfer' ? 'transferred' : 'error');
       return;
     }
-    this.sayThen(this.deps.agent.apology, [], terminal);
+    this.sayThen(this.deps.agent.apology, [], terminal, terminal.type === 'transfer' ? 'transferred' : 'error');
   }
 
   private providerEvent(role: 'stt' | 'llm' | 'tts', kind: string, detail: string): void {

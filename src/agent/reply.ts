@@ -4,7 +4,7 @@
  * hear" from played-sample counts, not from guesses.
  */
 import { FRAME_SAMPLES, type Pcm } from '../media/audio-frame.ts';
-import type { CallAction } from './call-port.ts';
+import type { CallAction, EndReason } from './call-port.ts';
 import type { BrainInput } from './brain/types.ts';
 import type { TurnTiming } from './call-record.ts';
 import { heardPrefix } from './sentence-chunker.ts';
@@ -30,8 +30,15 @@ export class Reply {
   /** All text the brain produced (what we meant to say). */
   intended = '';
   brainDone = false;
-  /** hangup/transfer: carried out once the audio before it has played. */
+  /**
+   * hangup/transfer: carried out once the audio before it has played. A reply with one is a closing
+   * reply: no barge-in or DTMF cuts it, or the call would never end.
+   */
   terminal: CallAction | null = null;
+  /** How the call ends after `terminal` (default: by the action's kind). */
+  endReason: EndReason | null = null;
+  /** Call time the reply was started (for the provider stall guard). */
+  startedMs = 0;
   firstFrameMs: number | null = null;
   lastFrameMs: number | null = null;
   private head = 0;

@@ -123,6 +123,8 @@ export const agentSchema = z
     apology: z.string().default("I'm sorry, I'm having trouble on my end."),
     /** A `transfers` name to send the caller to when the agent cannot go on; unset = hang up. */
     failureTransfer: z.string().optional(),
+    /** No first audio of a reply within this long: the provider is treated as failed (fallback, apology, transfer or hang-up). */
+    providerStallMs: z.number().int().min(1000).max(60000).default(6000),
     maxReplyTokens: z.number().int().min(16).max(1024).default(150),
     bargeIn: bargeInSchema,
     amd: amdSchema,

@@ -213,6 +213,39 @@ describe('Call silence, DTMF, actions, failures', () => {
     expect(h.actions.at(-1)).toMatchObject({ type: 'transfer', target: 'humans' });
   });
 
+  it('lets a closing reply play out: neither barge-in nor DTMF stops the hang-up', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hi.' }, { text: 'Thank you for your time, I have removed your number from our list. Goodbye.', actions: [{ type: 'hangup', reason: 'dnc' }] }];
+    const h = makeCall({ brain });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('stop calling me');
+    await h.run(300, VOICE);
+    await h.until(() => h.call.currentState === 'speaking');
+    await h.run(400, VOICE); // the caller talks over the goodbye
+    h.call.dtmf('5');
+    await h.until(() => h.ended !== null);
+    expect(h.call.record.metrics.bargeInStopMs).toHaveLength(0);
+    expect(h.actions.at(-1)).toEqual({ type: 'hangup', reason: 'dnc' });
+    expect(h.ended!.transcript.at(-1)).toMatchObject({ role: 'agent', text: expect.stringMatching(/Goodbye\.$/) });
+    expect(h.ended!.endReason).toBe('agent-hangup');
+  });
+
+  it('fails over when TTS stalls without an error, instead of leaving dead air', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hi.' }, { text: 'STALL this reply.' }];
+    const h = makeCall({ brain, agent: { providerStallMs: 2000 } });
+    h.tts.stallOn = /STALL/;
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    h.stt.finals.push('yes');
+    await h.run(300, VOICE);
+    const t = await h.until(() => h.ended !== null);
+    expect(t).toBeGreaterThanOrEqual(1500);
+    expect(h.ended!.endReason).toBe('error');
+    expect(h.ended!.providerEvents.some((e) => e.detail.includes('stall'))).toBe(true);
+  });
+
   it('ends at the maximum call duration and is idempotent to end()', async () => {
     const h = makeCall({ agent: { maxCallSeconds: 10 } });
     await h.call.start();

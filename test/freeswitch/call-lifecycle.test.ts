@@ -107,7 +107,7 @@ describe('which calls are ours', () => {
     h = await makeHarness({ maxCalls: 1 });
     const a = h.fs.placeCall();
     const b = h.fs.placeCall();
-    await waitFor(() => h.fs.commands.some((c) => c.startsWith(`api uuid_transfer ${b.uuid} `)), 'second call handed back');
+    await waitFor(() => h!.fs.commands.some((c) => c.startsWith(`api uuid_transfer ${b.uuid} `)), 'second call handed back');
     expect(h.fs.commands).toContain(`api uuid_setvar ${b.uuid} AI_BRIDGE_REFUSED max-calls`);
     expect(h.fs.commands.some((c) => c.startsWith('api uuid_kill'))).toBe(false);
     expect(a.up).toBe(true);

@@ -55,6 +55,8 @@ export class ToneTts implements TextToSpeech {
   readonly name = 'tone-tts';
   readonly spoken: string[] = [];
   failOn: RegExp | null = null;
+  /** Chunks matching this never produce audio (a stalled stream) until aborted. */
+  stallOn: RegExp | null = null;
   closed = 0;
   aborted = 0;
 
@@ -67,6 +69,10 @@ export class ToneTts implements TextToSpeech {
       async *synthesize(text: string, signal: AbortSignal): AsyncGenerator<Pcm> {
         if (self.failOn?.test(text)) throw new BridgeError('PROVIDER_CLOSED', 'tone-tts: scripted failure');
         self.spoken.push(text);
+        if (self.stallOn?.test(text)) {
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          return;
+        }
         let samples = Math.round((text.length * self.msPerChar * 8000) / 1000);
         while (samples > 0) {
           await Promise.resolve();
