@@ -2,7 +2,7 @@
  * The one 20 ms heartbeat every call's media runs on. A thousand calls share one timer: each tick
  * calls every subscriber in turn. Tick n is due at start + n * 20 ms, computed from the monotonic
  * start time, so timer lateness never accumulates into drift (setInterval's failure mode). When
- * the event loop stalls, the missed ticks run one per event-loop turn on wake-up (bounded: beyond
+ * the event loop stalls, the missed ticks run back to back on wake-up (bounded: beyond
  * maxCatchUpTicks the oldest are skipped, since audio that late is useless), so each call still
  * sends and plays the right number of frames.
  */
@@ -106,10 +106,7 @@ export class Ticker {
       this.tickNo += skip;
       this.log.warn({ skipped: skip }, 'event loop stalled: skipped media ticks');
     }
-    // One tick per timer callback: a missed tick is run on the next loop turn (delay 0), after the
-    // poll phase has read the datagrams that queued up during the stall. Running all catch-up ticks
-    // back to back would find the jitter buffers dry and turn a stall into loss instead of delay.
-    if (this.tickNo < dueTicks) {
+    while (this.tickNo < dueTicks && this.running) {
       const n = ++this.tickNo;
       const nominal = this.startMs + n * this.periodMs;
       if (now - nominal >= this.periodMs) this.counters.lateTicks++;
