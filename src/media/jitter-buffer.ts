@@ -406,7 +406,10 @@ export class JitterBuffer {
   }
 
   private adaptDepth(): void {
-    const want = FRAME_MS * Math.ceil((3 * this.jitterMs) / FRAME_MS) + FRAME_MS;
+    // One frame of depth already absorbs a packet up to ~20 ms late (playout is on 20 ms ticks), so
+    // 3x the jitter (plus a little slack) must exceed that before a second frame of delay is added:
+    // next to Asterisk (loopback/LAN, ~1 ms jitter) the buffer holds one frame.
+    const want = FRAME_MS * Math.max(1, Math.ceil((3 * this.jitterMs + 5) / FRAME_MS));
     this.depth = Math.min(this.baseDepthMs * 3, Math.max(FRAME_MS, want));
   }
 }

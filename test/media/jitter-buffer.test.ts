@@ -239,5 +239,10 @@ describe('JitterBuffer', () => {
     for (let i = 0; i < 50; i++) calm.push(pkt(i), i * 20);
     for (let i = 0; i < 60; i++) calm.pop(60 + i * 20);
     expect(calm.depthMs).toBe(20);
+    // A LAN's millisecond of jitter still fits in one frame of depth (a packet may be ~20 ms late)
+    const lan = new JitterBuffer({ depthMs: 40, adaptive: true });
+    for (let i = 0; i < 50; i++) lan.push(pkt(i), i * 20 + (i % 3) * 1.5);
+    for (let i = 0; i < 60; i++) lan.pop(40 + i * 20);
+    expect(lan.depthMs).toBe(20);
   });
 });
