@@ -5,7 +5,7 @@
  *   - stt-disconnect: the recognizer reports a lost connection mid-call;
  *   - tts-fails: synthesis of the first reply throws;
  *   - llm-fails: the brain throws on the caller's first turn;
- *   - tts-stall: synthesis of the first reply never yields, then the caller hangs up;
+ *   - tts-stall: synthesis of the first reply never yields: the Call's stall guard fails it over;
  *   - hangup-in-<state>: the caller hangs up in greeting, listening, thinking and speaking.
  * Each checks the designed outcome, and at the end no socket, port, ticker subscriber or call is left.
  */
@@ -107,7 +107,7 @@ export class FailingBrain implements Brain {
 }
 
 export async function runFaults(
-  o: { rtpGapMs?: number; includeKnownIssues?: boolean; portMin?: number; portMax?: number; log?: (l: string) => void } = {},
+  o: { rtpGapMs?: number; portMin?: number; portMax?: number; log?: (l: string) => void } = {},
 ): Promise<FaultsReport> {
   const log = o.log ?? (() => {});
   const gap = o.rtpGapMs ?? 10_000;
@@ -139,7 +139,7 @@ export async function runFaults(
     };
 
     // The failure paths below keep the caller quiet once the fault hits, so the apology can play out;
-    // llm-fails-caller-talks (a known issue, run with includeKnownIssues) keeps talking over it.
+    // llm-fails-caller-talks keeps talking over it: a closing reply (apology + hang-up) plays out anyway.
     const sttDisconnect = async (): Promise<void> => {
       const l = await live.open({ stt: new DisconnectingStt(2500) });
       setTimeout(() => (l.mutedUntil = Infinity), 2400);
@@ -176,11 +176,11 @@ export async function runFaults(
       const l = await live.open({ tts });
       const stuck = await until(() => l.call.currentState === 'thinking', 20_000, 5);
       l.mutedUntil = Infinity; // a quiet caller: nothing but the stalled synthesis can move the call on
-      await sleep(3000);
-      const stillThinking = l.call.currentState === 'thinking';
+      // agent.providerStallMs (6 s by default) turns the silent stall into a failure: no dead air
+      const ended = await until(() => l.ended !== null, 12_000, 20);
+      const portFreed = !live.pool.isInUse(l.media.localPort);
+      record('tts-stall', stuck && ended && l.ended === 'error' && tts.stalledAborted === 1 && portFreed, `stalled in thinking=${stuck}, ended=${l.ended} (${l.call.record.endDetail ?? ''}), stalled synthesis aborted=${tts.stalledAborted === 1}, RTP port released=${portFreed}`);
       await live.close(l);
-      await sleep(50);
-      record('tts-stall', stuck && tts.stalledAborted === 1 && l.ended === 'caller-hangup', `stalled in thinking=${stuck}, still thinking 3 s later=${stillThinking} (the Call has no synthesis timeout), hang-up aborted the stalled synthesis=${tts.stalledAborted === 1}, ended=${l.ended}`);
     };
 
     const hangupIn = async (state: CallState): Promise<void> => {
@@ -193,7 +193,7 @@ export async function runFaults(
     };
 
     await Promise.all([rtpStops(), sttDisconnect(), ttsFails(), llmFails('llm-fails', false), ttsStall(),
-      ...(o.includeKnownIssues ? [llmFails('llm-fails-caller-talks', true)] : []), ...(['greeting', 'listening', 'thinking', 'speaking'] as const).map(hangupIn)]);
+      llmFails('llm-fails-caller-talks', true), ...(['greeting', 'listening', 'thinking', 'speaking'] as const).map(hangupIn)]);
 
     const controlsOk = controls.every((c, i) => c.ended === null && c.counters().framesAudio - controlFramesBefore[i] > 100 && c.counters().callErrors === 0);
     record('controls-untouched', controlsOk, `control calls up=${controls.map((c) => c.ended === null).join(',')}, audio frames received meanwhile=${controls.map((c, i) => c.counters().framesAudio - controlFramesBefore[i]).join(',')}`);

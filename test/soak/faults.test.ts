@@ -10,7 +10,7 @@ describe('faults on live calls', () => {
     expect(r.leaks, lines.join('\n')).toEqual([]);
     expect(r.outcomes.map((o) => o.scenario).sort()).toEqual([
       'controls-untouched', 'hangup-in-greeting', 'hangup-in-listening', 'hangup-in-speaking', 'hangup-in-thinking',
-      'llm-fails', 'rtp-stops', 'stt-disconnect', 'tts-fails', 'tts-stall',
+      'llm-fails', 'llm-fails-caller-talks', 'rtp-stops', 'stt-disconnect', 'tts-fails', 'tts-stall',
     ]);
     expect(r.ok).toBe(true);
   }, 60_000);

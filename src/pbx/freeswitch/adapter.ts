@@ -35,7 +35,19 @@ export interface FreeswitchAdapterDeps {
 
 export interface FreeswitchAdapter {
   readonly state: EslState;
-  counters(): FreeswitchCounters & { activeCalls: number; callsHandedBack: number; eslConnects: number; eslDisconnects: number; eslAuthFailures: number };
+  counters(): FreeswitchCounters & {
+    activeCalls: number;
+    callsHandedBack: number;
+    eslConnects: number;
+    eslDisconnects: number;
+    eslAuthFailures: number;
+    /** Connections dropped because the ESL byte stream lost its framing (see EslControl). */
+    eslFramingErrors: number;
+    /** Events for no call of ours, of a kind we do not use, or without a uuid. */
+    eslEventsIgnored: number;
+    /** Exceptions our event handling threw (caught; should stay 0). */
+    eslEventErrors: number;
+  };
   /** Resolves when ESL is connected and subscribed (tests, health checks). */
   ready(): Promise<void>;
   /** Active legs by uuid (tests and the status command). */
@@ -70,6 +82,8 @@ export async function startFreeswitchAdapter(
   /** Calls being / been handed back: their later ANSWER/PARK events (sent before our setvar) are not new calls. */
   const handedBack = new Set<string>();
   let callsHandedBack = 0;
+  let eventsIgnored = 0;
+  let eventErrors = 0;
   let closing = false;
 
   const esl = new EslControl({
@@ -339,12 +353,22 @@ export async function startFreeswitchAdapter(
 
   function onEvent(evt: EslEvent): void {
     const uuid = evt.uuid;
-    if (!uuid) return;
+    if (!uuid) {
+      eventsIgnored++;
+      return;
+    }
     const leg = legs.get(uuid);
+    if (!leg && evt.name !== 'CHANNEL_PARK' && evt.name !== 'CHANNEL_ANSWER' && evt.name !== 'CHANNEL_HANGUP_COMPLETE') {
+      eventsIgnored++;
+      return;
+    }
     switch (evt.name) {
       case 'CHANNEL_PARK':
       case 'CHANNEL_ANSWER': {
-        if (leg || closing || handedBack.has(uuid) || !isOurs(evt)) return;
+        if (leg || closing || handedBack.has(uuid) || !isOurs(evt)) {
+          eventsIgnored++;
+          return;
+        }
         // unicast is serviced only inside park (switch_ivr_park): wait for CHANNEL_PARK.
         if (cfg!.playback === 'unicast' && evt.name !== 'CHANNEL_PARK') return;
         void startCall(evt, uuid).catch((err: unknown) => log.error({ uuid, err: errorMessage(err) }, 'call start failed'));
@@ -365,6 +389,7 @@ export async function startFreeswitchAdapter(
         onCustom(evt, uuid);
         return;
       default:
+        eventsIgnored++;
         return;
     }
   }
@@ -412,6 +437,7 @@ export async function startFreeswitchAdapter(
     try {
       onEvent(evt);
     } catch (err) {
+      eventErrors++;
       log.error({ err: errorMessage(err), event: evt.name }, 'event handler failed');
     }
   });
@@ -443,6 +469,9 @@ export async function startFreeswitchAdapter(
       eslConnects: esl.counters.connects,
       eslDisconnects: esl.counters.disconnects,
       eslAuthFailures: esl.counters.authFailures,
+      eslFramingErrors: esl.counters.framingErrors,
+      eslEventsIgnored: eventsIgnored,
+      eslEventErrors: eventErrors,
     }),
     ready: () =>
       esl.state === 'ready'

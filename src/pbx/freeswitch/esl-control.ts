@@ -2,6 +2,14 @@
  * One inbound Event Socket connection (modesl) with capped exponential reconnect. Hides modesl's
  * callback queues behind promises with timeouts: ESL answers strictly in order, so a reply that never
  * comes would otherwise stall every later command.
+ *
+ * modesl trusts the byte stream: a header with a bad %-escape or a text/event-plain frame without a
+ * body throws inside its socket 'data' handler (a process crash), and a wrong Content-Length
+ * silently swallows the frames after it (replies then reach the wrong callbacks, events are lost, a
+ * huge one stalls the connection for good). Any sign that the framing is lost — a parser exception or
+ * error, a frame of an unknown Content-Type, a second auth/request, an absurd Content-Length, a frame
+ * left half-read with no progress for apiTimeoutMs — drops the connection (counted as framingErrors):
+ * the reconnect starts a clean stream and the adapter reconciles its calls.
  */
 import { EventEmitter } from 'node:events';
 import esl from 'modesl';
@@ -9,6 +17,9 @@ import type { Connection, Event as EslEventRaw } from 'modesl';
 import pino from 'pino';
 import { BridgeError, errorMessage } from '../../errors.ts';
 import { systemClock, type Clock, type TimerHandle } from '../../media/clock.ts';
+
+/** Far above any event or api/response we ask for; a claim beyond it is a lost frame boundary. */
+const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
 export type EslState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'auth-failed' | 'closed';
 
@@ -51,7 +62,8 @@ export class EslControl extends EventEmitter<EslControlEvents> {
   private retryTimer: TimerHandle | null = null;
   private readonly pending = new Set<{ reject: (e: Error) => void; timer: TimerHandle }>();
   private firstOutcome: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  readonly counters = { connects: 0, disconnects: 0, authFailures: 0, apiErrors: 0, apiTimeouts: 0 };
+  readonly counters = { connects: 0, disconnects: 0, authFailures: 0, apiErrors: 0, apiTimeouts: 0, framingErrors: 0 };
+  private watchdog: TimerHandle | null = null;
 
   constructor(private readonly opts: EslControlOptions) {
     super();
@@ -144,11 +156,19 @@ export class EslControl extends EventEmitter<EslControlEvents> {
     // modesl leaves Nagle on: each play-event -> uuid_broadcast round trip could wait tens of ms.
     conn.socket?.setNoDelay(true);
     this.conn = conn;
-    // modesl re-emits socket errors on an EventEmitter2 that throws when nobody listens.
+    // modesl re-emits socket errors on an EventEmitter2 that throws when nobody listens. Errors
+    // without an errno code come from its parser (an event body that is not JSON): framing lost.
     conn.on('error', (err: unknown) => {
-      this.log.debug({ err: errorMessage(err) }, 'ESL socket error');
+      if (typeof (err as { code?: unknown } | null)?.code === 'string') this.log.debug({ err: errorMessage(err) }, 'ESL socket error');
+      else this.framingLost(conn, `parser error: ${errorMessage(err)}`);
+    });
+    conn.on('esl::connect', () => this.guardParser(conn));
+    conn.on('esl::event::raw::**', () => this.framingLost(conn, 'frame of an unknown Content-Type'));
+    conn.on('esl::event::auth::request', () => {
+      if (conn.authed) this.framingLost(conn, 'auth/request on an authenticated connection');
     });
     conn.on('esl::event::auth::fail', () => {
+      if (conn !== this.conn || this.stateValue === 'ready') return;
       authFailed = true;
       this.counters.authFailures++;
     });
@@ -164,6 +184,7 @@ export class EslControl extends EventEmitter<EslControlEvents> {
     conn.socket?.once('close', () => {
       if (conn !== this.conn) return;
       this.conn = null;
+      this.stopWatchdog();
       if (authFailed) {
         this.stateValue = 'auth-failed';
         const err = new BridgeError(
@@ -215,6 +236,57 @@ export class EslControl extends EventEmitter<EslControlEvents> {
     );
   }
 
+  /**
+   * Makes modesl's parser failures ours: exceptions in it are caught (they would escape its socket
+   * 'data' handler), and after every read an absurd claimed length drops the connection at once.
+   * The parser exists from modesl's 'esl::connect' on; our 'data' listener runs after its own.
+   */
+  private guardParser(conn: Connection): void {
+    const parser = conn.parser;
+    const socket = conn.socket;
+    if (!parser || !socket) return;
+    let frames = 0;
+    for (const name of ['_parseHeaders', '_parseBody', '_parseEvent'] as const) {
+      const original = parser[name];
+      parser[name] = (...args: unknown[]) => {
+        if (name === '_parseEvent') frames++;
+        try {
+          original.apply(parser, args);
+        } catch (err) {
+          this.framingLost(conn, `parser threw: ${errorMessage(err)}`);
+        }
+      };
+    }
+    socket.on('data', () => {
+      if (parser.bodyLen > MAX_FRAME_BYTES || parser.buffer.length > MAX_FRAME_BYTES) this.framingLost(conn, `frame over ${MAX_FRAME_BYTES} bytes claimed`);
+    });
+    // A frame half-read with no frame completed for a whole period: its Content-Length lied.
+    let seen = -1;
+    const check = (): void => {
+      this.watchdog = null;
+      if (conn !== this.conn) return;
+      const midFrame = parser.bodyLen > 0 || parser.buffer.length > 0;
+      if (midFrame && frames === seen) return this.framingLost(conn, 'stalled in the middle of a frame');
+      seen = frames;
+      this.watchdog = this.clock.setTimeout(check, this.opts.apiTimeoutMs);
+    };
+    this.stopWatchdog();
+    this.watchdog = this.clock.setTimeout(check, this.opts.apiTimeoutMs);
+  }
+
+  private framingLost(conn: Connection, reason: string): void {
+    if (conn !== this.conn || conn.socket?.destroyed !== false) return;
+    this.counters.framingErrors++;
+    this.log.warn({ reason }, 'ESL stream out of step; reconnecting');
+    this.stopWatchdog();
+    conn.socket.destroy();
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) this.clock.clearTimeout(this.watchdog);
+    this.watchdog = null;
+  }
+
   private scheduleReconnect(): void {
     const { initialMs, maxMs } = this.opts.reconnect;
     const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempts, 20));
@@ -228,6 +300,7 @@ export class EslControl extends EventEmitter<EslControlEvents> {
   }
 
   private dropConnection(): void {
+    this.stopWatchdog();
     const conn = this.conn;
     this.conn = null;
     if (!conn) return;
@@ -243,13 +316,19 @@ export class EslControl extends EventEmitter<EslControlEvents> {
   }
 }
 
+/** FreeSWITCH sends event-json values as strings; anything else (JSON numbers, objects) is treated as absent. */
 function wrapEvent(evt: EslEventRaw): EslEvent {
+  const header = (name: string): string | undefined => {
+    const v: unknown = evt.getHeader(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const body: unknown = evt.getBody();
   return {
-    name: evt.getHeader('Event-Name') ?? '',
-    subclass: evt.getHeader('Event-Subclass'),
-    uuid: evt.getHeader('Unique-ID'),
-    header: (name) => evt.getHeader(name),
+    name: header('Event-Name') ?? '',
+    subclass: header('Event-Subclass'),
+    uuid: header('Unique-ID'),
+    header,
     headerNames: () => evt.headers.map((h) => h.name),
-    body: evt.getBody() ?? '',
+    body: typeof body === 'string' ? body : '',
   };
 }

@@ -19,12 +19,23 @@ declare module 'modesl' {
 
   type Listener = (...args: unknown[]) => void;
 
+  /** lib/esl/Parser.js: the frame reader on the socket (internal to modesl; guarded by EslControl). */
+  export interface Parser {
+    buffer: Buffer;
+    bodyLen: number;
+    _parseHeaders(...args: unknown[]): void;
+    _parseBody(...args: unknown[]): void;
+    _parseEvent(...args: unknown[]): void;
+  }
+
   export class Connection {
     /** Inbound: connects, answers auth/request with the password, emits 'esl::ready' on +OK accepted. */
     constructor(host: string, port: number, password: string, onReady?: () => void);
     /** Outbound (FreeSWITCH's `socket` app connected to us). */
     constructor(socket: Socket, onReady?: () => void);
     socket: Socket | null;
+    /** Created on connect (before 'esl::connect' is emitted). */
+    parser?: Parser;
     authed: boolean;
     connected(): boolean;
     api(command: string, args: string | string[], cb?: (res: Event) => void): void;
