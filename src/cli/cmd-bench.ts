@@ -1,5 +1,6 @@
 /**
- * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --soak / --faults.
+ * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --fuzz-events
+ * [--count N --seed S --max-seconds T] / --soak / --faults.
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
  */
 import { resolve } from 'node:path';
@@ -32,6 +33,18 @@ export async function run(args: ParsedArgs): Promise<number> {
       log,
     });
     log(formatFuzzReport(r));
+    return r.ok ? 0 : 1;
+  }
+  if (args.flags['fuzz-events']) {
+    const { runEventsFuzz, formatEventsFuzzReport } = await import('../../bench/fuzz-events.ts');
+    const r = await runEventsFuzz({
+      count: flagNumber(args, 'count') ?? 1_000_000,
+      seed,
+      maxSeconds: flagNumber(args, 'max-seconds') ?? 240,
+      controls: flagNumber(args, 'calls') ?? 4,
+      log,
+    });
+    log(formatEventsFuzzReport(r));
     return r.ok ? 0 : 1;
   }
   if (args.flags.faults) {

@@ -73,6 +73,8 @@ export class AsteriskCall {
   private session: CallSession | null = null;
   private media: CallMediaBinding | null = null;
   private bridgeCreated = false;
+  /** Tear-down has looked at bridgeCreated (a bridge created after that is set-up's to delete). */
+  private bridgeStepPassed = false;
   private emRequested = false;
   private emCreated = false;
   private callerGone = false;
@@ -138,6 +140,12 @@ export class AsteriskCall {
       await rest.createBridge(this.bridgeId, `ai-${this.callId.slice(0, 8)}`);
       this.bridgeCreated = true;
       this.env.counters.bridgesCreated++;
+      if (this.bridgeStepPassed) {
+        // The caller left while the bridge was being created and tear-down has already passed its
+        // bridge step: delete it here, or it stays in Asterisk until the next orphan sweep.
+        await this.deleteQuietly(() => rest.destroyBridge(this.bridgeId), 'bridge');
+        this.env.counters.bridgesDeleted++;
+      }
       this.checkAlive();
       await rest.addChannel(this.bridgeId, this.callerId);
       this.checkAlive();
@@ -444,6 +452,7 @@ export class AsteriskCall {
         if (!this.emCreated && outcome === 'deleted') counters.channelsCreated++;
         if (this.emCreated || outcome === 'deleted') counters.channelsDeleted++;
       }
+      this.bridgeStepPassed = true;
       if (this.bridgeCreated) {
         await this.deleteQuietly(() => rest!.destroyBridge(this.bridgeId), 'bridge');
         counters.bridgesDeleted++;

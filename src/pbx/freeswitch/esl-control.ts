@@ -257,21 +257,25 @@ export class EslControl extends EventEmitter<EslControlEvents> {
         }
       };
     }
-    socket.on('data', () => {
-      if (parser.bodyLen > MAX_FRAME_BYTES || parser.buffer.length > MAX_FRAME_BYTES) this.framingLost(conn, `frame over ${MAX_FRAME_BYTES} bytes claimed`);
-    });
-    // A frame half-read with no frame completed for a whole period: its Content-Length lied.
-    let seen = -1;
+    // A frame half-read with no frame completed for a whole apiTimeoutMs: its Content-Length lied.
+    // Armed only while the parser holds a partial frame (an idle connection has no timer).
+    let seen = 0;
     const check = (): void => {
       this.watchdog = null;
-      if (conn !== this.conn) return;
-      const midFrame = parser.bodyLen > 0 || parser.buffer.length > 0;
-      if (midFrame && frames === seen) return this.framingLost(conn, 'stalled in the middle of a frame');
+      if (conn !== this.conn || !(parser.bodyLen > 0 || parser.buffer.length > 0)) return;
+      if (frames === seen) return this.framingLost(conn, 'stalled in the middle of a frame');
       seen = frames;
       this.watchdog = this.clock.setTimeout(check, this.opts.apiTimeoutMs);
     };
-    this.stopWatchdog();
-    this.watchdog = this.clock.setTimeout(check, this.opts.apiTimeoutMs);
+    socket.on('data', () => {
+      if (conn !== this.conn) return;
+      if (parser.bodyLen > MAX_FRAME_BYTES || parser.buffer.length > MAX_FRAME_BYTES) return this.framingLost(conn, `frame over ${MAX_FRAME_BYTES} bytes claimed`);
+      if (!(parser.bodyLen > 0 || parser.buffer.length > 0)) this.stopWatchdog();
+      else if (!this.watchdog) {
+        seen = frames;
+        this.watchdog = this.clock.setTimeout(check, this.opts.apiTimeoutMs);
+      }
+    });
   }
 
   private framingLost(conn: Connection, reason: string): void {
