@@ -2,7 +2,7 @@
  * The acoustic model folder pocketsphinx decodes phone calls with. The model's own feat.params overrides
  * command-line flags and its -cmninit assumes full-band audio, so we build a copy: every file of the
  * Debian model symlinked except feat.params, which is rewritten with a phone-band -cmninit (measured:
- * open-vocabulary WER on phone-band speech 89% -> 38%; see /work/shared/docs/embedded-speech.md).
+ * open-vocabulary WER on phone-band speech 89% -> 38%; see shared/docs/embedded-speech.md beside the repository).
  */
 import fs from 'node:fs';
 import os from 'node:os';
