@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { AgentCallFactory } from './agent/call-factory.ts';
 import type { Call } from './agent/call.ts';
 import type { CallContext } from './agent/call-port.ts';
-import type { CallRecord, TranscriptEntry, TurnTiming } from './agent/call-record.ts';
+import type { CallRecord } from './agent/call-record.ts';
 import { loadCampaign } from './agent/brain/campaign.ts';
 import type { Config } from './config/schema.ts';
 import { BridgeError, errorMessage } from './errors.ts';
@@ -104,16 +104,16 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       log: logger,
       onWriteError: () => metrics.recordWriteError(),
     });
-    call.on('transcript' as never, ((entry: TranscriptEntry) => recorder.event({ type: 'transcript', entry })) as never);
-    call.on('turn' as never, ((timing: TurnTiming) => {
+    call.on('transcript', (entry) => recorder.event({ type: 'transcript', entry }));
+    call.on('turn', (timing) => {
       recorder.event({ type: 'turn', timing });
       metrics.observeTurn(turnLatency(timing));
-    }) as never);
+    });
     call.on('action', (action) => recorder.event({ type: 'action', atMs: call.now(), action }));
-    call.on('flush', () => metrics.bargeIn());
     call.on('ended', (record: CallRecord) => {
       calls.delete(call.id);
       metrics.callEnded(record, { observeTurns: false });
+      for (let i = 0; i < record.metrics.bargeInStopMs.length; i++) metrics.bargeIn();
       drainer.trackWrite(
         recorder
           .finish(record)
@@ -158,7 +158,19 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     ...(asterisk ? { asterisk: asterisk.state === 'connected' } : {}),
     ...(freeswitch ? { freeswitch: freeswitch.state === 'ready' } : {}),
   });
+  let rtpSeen = { packetsIn: 0, packetsOut: 0, dropped: 0, late: 0, wrongSource: 0 };
   const stateTimer = setInterval(() => {
+    const rtp = asterisk?.rtpTotals();
+    if (rtp) {
+      metrics.rtp({
+        packetsIn: rtp.packetsIn - rtpSeen.packetsIn,
+        packetsOut: rtp.packetsOut - rtpSeen.packetsOut,
+        dropped: rtp.dropped - rtpSeen.dropped,
+        late: rtp.late - rtpSeen.late,
+        wrongSource: rtp.wrongSource - rtpSeen.wrongSource,
+      });
+      rtpSeen = rtp;
+    }
     if (asterisk) metrics.setPbxState('asterisk', asterisk.state === 'connected');
     if (freeswitch) metrics.setPbxState('freeswitch', freeswitch.state === 'ready');
   }, 1000);

@@ -42,6 +42,12 @@ export interface VoiceDetector {
   close(): void;
 }
 
+/** The port's events, plus what a recorder journals while the call runs. */
+export interface CallEvents extends CallSessionEvents {
+  transcript: [TranscriptEntry];
+  turn: [TurnTiming];
+}
+
 export type CallState = 'idle' | 'greeting' | 'listening' | 'thinking' | 'speaking' | 'ended';
 
 export interface CallDeps {
@@ -752,11 +758,11 @@ export class Call extends EventEmitter implements CallSession {
     this.emit('ended', this.record);
   }
 
-  override on<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
+  override on<E extends keyof CallEvents>(event: E, listener: (...args: CallEvents[E]) => void): this {
     return super.on(event, listener as (...args: unknown[]) => void);
   }
 
-  override off<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
+  override off<E extends keyof CallEvents>(event: E, listener: (...args: CallEvents[E]) => void): this {
     return super.off(event, listener as (...args: unknown[]) => void);
   }
 }

@@ -98,6 +98,11 @@ describe('e2e: daemon + real agent + fake Asterisk', () => {
     const after = await (await fetch(`${daemon.ops!.url}/metrics`)).text();
     expect(metric(after, 'ai_bridge_active_calls')).toBe(0);
     expect(metric(after, 'ai_bridge_calls_total{pbx="asterisk",outcome="caller-hangup"}')).toBe(1);
+    // RTP counters are sampled every second from the media sessions
+    await new Promise((r) => setTimeout(r, 1200));
+    const rtp = await (await fetch(`${daemon.ops!.url}/metrics`)).text();
+    expect(metric(rtp, 'ai_bridge_rtp_packets_total{kind="out"}')).toBeGreaterThan(100);
+    expect(metric(rtp, 'ai_bridge_rtp_packets_total{kind="in"}')).toBeGreaterThan(20);
   }, 60_000);
 });
 

@@ -21,7 +21,7 @@ import { AsteriskAdapter } from './adapter.ts';
 import type { AdapterCounters } from './asterisk-call.ts';
 import type { ConnectionState } from './ari-connection.ts';
 import type { MediaBinder } from './media-binding.ts';
-import { rtpMediaBinder } from './media-rtp-binder.ts';
+import { rtpMediaBinder, type RtpMediaBinder, type RtpTotals } from './media-rtp-binder.ts';
 
 export interface AsteriskDeps {
   readonly callFactory: CallFactory;
@@ -42,6 +42,8 @@ export interface AsteriskHandle {
   /** Resolves on the first successful connection. */
   readonly ready: Promise<void>;
   counters(): AdapterCounters;
+  /** RTP totals of the default media binder (null when a custom binder was given). */
+  rtpTotals(): RtpTotals | null;
   close(): Promise<void>;
 }
 
@@ -53,9 +55,10 @@ export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: Aste
   if (!deps.media && !config.asterisk.externalHost && (config.media.bindAddress === '0.0.0.0' || config.media.bindAddress === '::')) {
     throw new BridgeError('CONFIG_INVALID', 'media.bindAddress is a wildcard: set asterisk.externalHost to the address Asterisk should send RTP to', {});
   }
-  const media =
-    deps.media ??
-    rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, logger });
+  const rtpBinder: RtpMediaBinder | null = deps.media
+    ? null
+    : rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, logger });
+  const media = deps.media ?? rtpBinder!;
   const adapter = new AsteriskAdapter({
     config: config.asterisk,
     transfers: config.transfers,
@@ -82,6 +85,7 @@ export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: Aste
     },
     ready,
     counters: () => adapter.snapshot(),
+    rtpTotals: () => rtpBinder?.totals() ?? null,
     close: () => adapter.close(),
   };
 }

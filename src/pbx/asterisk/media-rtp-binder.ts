@@ -24,8 +24,31 @@ export interface RtpBinderOptions {
   readonly logger: pino.Logger;
 }
 
-export function rtpMediaBinder(opts: RtpBinderOptions): MediaBinder {
-  return async ({ codec, logger }) => {
+/** RTP totals across this binder's calls (live and closed), for the metrics endpoint. */
+export interface RtpTotals {
+  packetsIn: number;
+  packetsOut: number;
+  /** Malformed, unknown payload type, duplicate, jitter-buffer overflow. */
+  dropped: number;
+  late: number;
+  wrongSource: number;
+}
+
+export type RtpMediaBinder = MediaBinder & { totals(): RtpTotals };
+
+function addCounters(into: RtpTotals, c: ReturnType<RtpMediaSession['counters']>): void {
+  into.packetsIn += c.packetsIn;
+  into.packetsOut += c.packetsOut;
+  into.late += c.late;
+  into.wrongSource += c.wrongSource;
+  into.dropped += c.unknownPayload + c.duplicate + c.overflow;
+  for (const n of Object.values(c.malformed)) into.dropped += n;
+}
+
+export function rtpMediaBinder(opts: RtpBinderOptions): RtpMediaBinder {
+  const live = new Set<RtpMediaSession>();
+  const closed: RtpTotals = { packetsIn: 0, packetsOut: 0, dropped: 0, late: 0, wrongSource: 0 };
+  const bind: MediaBinder = async ({ codec, logger }) => {
     let media: RtpMediaSession;
     try {
       media = await RtpMediaSession.open({
@@ -41,6 +64,7 @@ export function rtpMediaBinder(opts: RtpBinderOptions): MediaBinder {
       if (err instanceof BridgeError) throw err; // RTP_NO_PORT names the range
       throw new BridgeError('RTP_NO_PORT', `cannot open RTP on ${opts.bindAddress}: ${errorMessage(err)}`, {}, { cause: err });
     }
+    live.add(media);
     const binding: CallMediaBinding = {
       localAddress: media.localAddress,
       localPort: media.localPort,
@@ -48,8 +72,18 @@ export function rtpMediaBinder(opts: RtpBinderOptions): MediaBinder {
         if (media.isClosed) throw new BridgeError('INTERNAL', 'media binding already closed', {});
         media.attach(session, remote);
       },
-      close: () => media.close(),
+      close: async () => {
+        await media.close();
+        if (live.delete(media)) addCounters(closed, media.counters());
+      },
     };
     return binding;
   };
+  return Object.assign(bind, {
+    totals(): RtpTotals {
+      const t = { ...closed };
+      for (const m of live) addCounters(t, m.counters());
+      return t;
+    },
+  });
 }
