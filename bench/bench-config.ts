@@ -12,6 +12,7 @@ export function benchConfigSummary(): {
   hangoverMs: number;
   onsetMs: number;
   jitterBufferMs: number;
+  jitterAdaptive: boolean;
   confirmMs: number;
   vadAggressiveness: number;
 } {
@@ -21,6 +22,7 @@ export function benchConfigSummary(): {
     hangoverMs: c.media.vad.hangoverMs,
     onsetMs: c.media.vad.onsetMs,
     jitterBufferMs: c.media.jitterBufferMs,
+    jitterAdaptive: c.media.jitterAdaptive,
     confirmMs: c.agent.bargeIn.confirmMs,
     vadAggressiveness: c.media.vad.aggressiveness,
   };

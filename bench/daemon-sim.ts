@@ -119,7 +119,7 @@ async function main(): Promise<void> {
               const r = rec.endReason ?? 'unknown';
               endReasons[r] = (endReasons[r] ?? 0) + 1;
             });
-            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs });
+            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive });
             live.push({ call, media });
           }
           ticker.add(() => {

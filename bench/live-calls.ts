@@ -93,6 +93,7 @@ export class LiveCalls {
       pool: this.pool,
       bindAddress: '127.0.0.1',
       jitterBufferMs: cfg.media.jitterBufferMs,
+      jitterAdaptive: cfg.media.jitterAdaptive,
       logger: this.logger,
     });
     const sock = dgram.createSocket('udp4');

@@ -29,6 +29,7 @@ export async function openBenchMedia(opts: {
   ticker: Ticker;
   call: CallSession;
   jitterBufferMs: number;
+  jitterAdaptive?: boolean;
 }): Promise<BenchMedia> {
   const session = await RtpMediaSession.open({
     call: opts.call,
@@ -36,6 +37,7 @@ export async function openBenchMedia(opts: {
     pool: opts.pool,
     bindAddress: '127.0.0.1',
     jitterBufferMs: opts.jitterBufferMs,
+    jitterAdaptive: opts.jitterAdaptive,
   });
   return {
     localPort: session.localPort,
