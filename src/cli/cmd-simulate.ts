@@ -18,6 +18,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export async function run(args: ParsedArgs): Promise<number> {
   ensureEmbeddedStack();
   const file = flagString(args, 'config') ?? process.env.AI_BRIDGE_CONFIG;
+  // --cloud-local: the cloud chain (Deepgram, OpenAI, ElevenLabs -> Cartesia) against the local servers
+  // in test/ that speak each vendor's wire protocol, with realistic delays. Needs the repository's test/.
+  const cloud = args.flags['cloud-local'] ? await import('../../test/providers/servers/cloud-scenario.ts') : null;
+  const servers = cloud ? await cloud.startLocalCloud() : null;
   const config = loadConfig({
     file,
     overrides: file
@@ -26,13 +30,14 @@ export async function run(args: ParsedArgs): Promise<number> {
           // The demo's lead is transferred to this in-group when qualified.
           transfers: { specialists: { description: 'live solar specialists', context: 'default', ingroup: 'SOLARXFER' } },
           media: { rtpPortMin: 41000, rtpPortMax: 41999 },
+          ...(cloud && servers ? { providers: servers.config, agent: { greeting: cloud.CLOUD_GREETING } } : {}),
         },
   });
   const level = flagString(args, 'log-level') ?? (args.flags.verbose ? 'debug' : 'warn');
   const logger = pino({ level }, pino.destination(2));
   const out = flagString(args, 'out');
-  process.stdout.write('Placing a simulated call over loopback RTP (embedded speech stack, no network)...\n');
-  const result = await simulate({ config, logger, out });
+  process.stdout.write(`Placing a simulated call over loopback RTP (${servers ? 'cloud providers against their local protocol servers' : 'embedded speech stack, no network'})...\n`);
+  const result = await simulate({ config, logger, out, script: cloud?.CLOUD_SCRIPT }).finally(() => servers?.stop());
   process.stdout.write(formatSimulation(result.record));
   if (result.wavPath) process.stdout.write(`\nwrote ${result.wavPath} (caller left, agent right) and ${result.jsonPath}\n`);
   return 0;

@@ -22,6 +22,14 @@ export function formatSimulation(r: CallRecord & { simulation: SimulationSummary
   lines.push('', `actions: ${actions || '-'}`);
   lines.push(`turn latency, end of caller speech -> first agent audio (at the caller's ear): ${s.turnLatencyMs.map((x) => `${x} ms`).join(', ') || '-'}`);
   lines.push(`barge-in, caller speech onset -> agent audio stopped (at the caller's ear): ${s.bargeInStopMs.map((x) => `${x} ms`).join(', ') || '-'}`);
+  if (r.metrics.turns.length) {
+    lines.push('', 'per turn inside the daemon (ms after the end of caller speech): recognizer final -> first brain text -> first TTS audio -> first packet out');
+    const at = (v: number | undefined, from: number) => (v === undefined ? '   -' : String(Math.round(v - from)).padStart(4));
+    for (const turn of r.metrics.turns) {
+      const c = turn.callerEndMs;
+      lines.push(`  ${t(c)}  ${at(turn.sttFinalMs, c)} -> ${at(turn.llmFirstTokenMs, c)} -> ${at(turn.ttsFirstAudioMs, c)} -> ${at(turn.firstReplyMs, c)}`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
