@@ -18,7 +18,8 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { BridgeError, errorMessage } from '../errors.ts';
-import { FRAME_MS, FRAME_SAMPLES, type Pcm } from '../media/audio-frame.ts';
+import { concatPcm, FRAME_MS, FRAME_SAMPLES, type Pcm } from '../media/audio-frame.ts';
+import { levelDbfs } from '../media/vad.ts';
 import type { Clock } from '../media/clock.ts';
 import type { EncodedFrame, SpeechToText, SttEvent, SttSession, TextToSpeech, TtsSession } from '../providers/types.ts';
 import type { AgentConfig, TransferTarget, VadConfig } from '../config/schema.ts';
@@ -28,6 +29,7 @@ import type { CallRecord, TranscriptEntry, TurnTiming } from './call-record.ts';
 import { AnsweringMachineDetector, type AmdDecision, type AmdReason } from './answering-machine.ts';
 import { AudioCache, sharedGreetingCache } from './audio-cache.ts';
 import { Reply, type Segment } from './reply.ts';
+import { normalizeText as normalize } from './normalize-text.ts';
 import { SentenceChunker } from './sentence-chunker.ts';
 
 /** The VAD as the Call uses it (media/vad.ts implements it). */
@@ -581,7 +583,7 @@ export class Call extends EventEmitter implements CallSession {
         seg.chunks.push(pcm);
         seg.available += pcm.length;
       }
-      if (cache && !signal.aborted) cache.set(key, concat(seg.chunks, seg.available));
+      if (cache && !signal.aborted) cache.set(key, concatPcm(seg.chunks));
     } catch (err) {
       if (!signal.aborted) {
         seg.failed = true;
@@ -626,9 +628,7 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   private trackOutLevel(frame: Pcm): void {
-    let sum = 0;
-    for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-    const db = sum > 0 ? 10 * Math.log10(sum / frame.length / (32768 * 32768)) : -120;
+    const db = levelDbfs(frame);
     // hold the loudest recent level for ~200 ms: the echo comes back a little later than we send
     if (db > this.outLevelDbfs || this.outLevelHoldFrames <= 0) this.outLevelDbfs = db;
     this.outLevelHoldFrames = 10;
@@ -767,20 +767,6 @@ export class Call extends EventEmitter implements CallSession {
   }
 }
 
-function normalize(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
-}
-
 function wordsOf(text: string): boolean {
   return normalize(text).length > 0;
-}
-
-function concat(chunks: Pcm[], total: number): Pcm {
-  const out = new Int16Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

@@ -19,3 +19,16 @@ export function samplesToMs(samples: number, rate = SAMPLE_RATE): number {
 export function msToSamples(ms: number, rate = SAMPLE_RATE): number {
   return Math.round((ms * rate) / 1000);
 }
+
+/** One buffer holding `chunks` in order. */
+export function concatPcm(chunks: readonly Pcm[]): Pcm {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Int16Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

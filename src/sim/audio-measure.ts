@@ -3,6 +3,7 @@
  * carried caller speech and which carried agent audio. Nothing here looks at the daemon's events.
  */
 import { FRAME_MS } from '../media/audio-frame.ts';
+import { levelDbfs } from '../media/vad.ts';
 
 export interface Utterance {
   readonly text: string;
@@ -58,9 +59,7 @@ export function bargeInStops(agentAudible: readonly boolean[], utterances: reado
   return out;
 }
 
-/** Frames whose RMS is above about -50 dBFS count as audible. */
+/** Frames whose RMS is above -50 dBFS count as audible. */
 export function audible(frame: Int16Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < frame.length; i++) sum += frame[i] * frame[i];
-  return sum / frame.length > 32768 * 32768 * 1e-5;
+  return levelDbfs(frame) > -50;
 }

@@ -1,5 +1,6 @@
 /** The simulator's printout: both sides' transcript, latencies, barge-in, recognition check. */
 import type { CallRecord } from '../agent/call-record.ts';
+import { normalizeText } from '../agent/normalize-text.ts';
 import type { SimulationSummary } from './simulate.ts';
 
 export function formatSimulation(r: CallRecord & { simulation: SimulationSummary }): string {
@@ -14,7 +15,7 @@ export function formatSimulation(r: CallRecord & { simulation: SimulationSummary
   }
   lines.push('', 'recognition (what the caller said -> what the agent understood):');
   for (const l of s.callerLines) {
-    const ok = l.heard !== null && normalize(l.heard) === normalize(l.said);
+    const ok = l.heard !== null && normalizeText(l.heard) === normalizeText(l.said);
     lines.push(`  ${t(l.atMs)} ${ok ? 'OK  ' : 'MISS'} "${l.said}" -> ${l.heard === null ? '(no turn)' : `"${l.heard}"`}${l.bargeIn ? '  (barge-in)' : ''}`);
   }
   for (const d of s.digits) lines.push(`  ${t(d.atMs)} DTMF ${d.digit}`);
@@ -31,8 +32,4 @@ export function formatSimulation(r: CallRecord & { simulation: SimulationSummary
     }
   }
   return lines.join('\n') + '\n';
-}
-
-function normalize(x: string): string {
-  return x.toLowerCase().replace(/[^a-z0-9 ]/g, '').trim();
 }

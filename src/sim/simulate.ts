@@ -11,7 +11,7 @@ import type { CallRecord } from '../agent/call-record.ts';
 import { loadCampaign } from '../agent/brain/campaign.ts';
 import type { Config } from '../config/schema.ts';
 import { BridgeError } from '../errors.ts';
-import { FRAME_MS, type Pcm } from '../media/audio-frame.ts';
+import { concatPcm, FRAME_MS, type Pcm } from '../media/audio-frame.ts';
 import { systemClock } from '../media/clock.ts';
 import { PortPool } from '../media/port-pool.ts';
 import { RtpEndpoint } from '../media/rtp-endpoint.ts';
@@ -76,7 +76,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     if (st.kind === 'dtmf' || voice.has(st.text)) continue;
     const parts: Pcm[] = [];
     for await (const pcm of callerTts.synthesize(st.text, new AbortController().signal)) parts.push(pcm);
-    voice.set(st.text, concat(parts));
+    voice.set(st.text, concatPcm(parts));
   }
   await callerTts.close();
 
@@ -181,15 +181,4 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     writeFileSync(jsonPath, JSON.stringify(full, null, 2) + '\n');
   }
   return { record: full, wavPath, jsonPath };
-}
-
-function concat(parts: Pcm[]): Pcm {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Int16Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -6,6 +6,7 @@
  */
 import type { CallAction, CallContext } from '../call-port.ts';
 import type { Expectations } from '../../providers/types.ts';
+import { normalizeText as normalize } from '../normalize-text.ts';
 import { validateToolCall } from '../tools.ts';
 import type { Brain, BrainInput, BrainOutput } from './types.ts';
 import { fillTemplate, type Campaign, type Intent, type Outcome } from './campaign.ts';
@@ -148,8 +149,4 @@ export class ScriptBrain implements Brain {
     const action: CallAction = validateToolCall(call, this.transfers);
     return { type: 'action', action };
   }
-}
-
-export function normalize(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
 }
