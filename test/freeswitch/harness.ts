@@ -46,7 +46,8 @@ export async function makeHarness(over: Partial<FreeswitchConfigInput> = {}, opt
     port: fs.port,
     password: opts.password ?? fs.password,
     ws: { port: 0, secret: SECRET },
-    unicast: { freeswitchPortMin: 42000 + Math.floor(Math.random() * 5000), freeswitchPortMax: 47999 },
+    // above the ephemeral port range, where client sockets of parallel tests cannot hold them
+    unicast: { freeswitchPortMin: 61000 + Math.floor(Math.random() * 2000), freeswitchPortMax: 64999 },
     ...over,
   } as FreeswitchConfigInput)!;
   const adapter = await startFreeswitchAdapter(

@@ -190,7 +190,9 @@ describe('mod_audio_stream WebSocket security and validation', () => {
 
 describe('scale and cleanup', () => {
   it('100 concurrent calls run and leave no sockets, timers or ticker subscribers behind', async () => {
-    const base = 50000 + Math.floor(Math.random() * 10000); // shared machine: avoid fixed ports
+    // Above Linux's ephemeral range (32768-60999): the fake binds these as FreeSWITCH would, and a port
+    // in the ephemeral range can be held by any client socket of a test running beside this one.
+    const base = 61000 + Math.floor(Math.random() * 4000);
     h = await makeHarness({ playback: 'unicast', maxCalls: 100, unicast: { freeswitchPortMin: base, freeswitchPortMax: base + 199 } }, { greetingFrames: 3 });
     const chans = Array.from({ length: 100 }, () => h!.fs.placeCall());
     await waitFor(() => h!.factory.created.length === 100 && h!.factory.created.every((a) => a.started), '100 started', 10000);
