@@ -219,6 +219,9 @@ export class AnsweringMachineDetector {
    * the frame). Returns the decision on the frame it is taken, null otherwise (also on every later frame).
    */
   push(frame: Pcm, voiced: boolean, nowMs: number): AmdDecision | null {
+    // Past both windows with no decision, nothing can decide any more: skip the tone analysis,
+    // which would otherwise cost every live call a few microseconds a frame for its whole length.
+    if (!this.decided && nowMs > this.cfg.beepWindowMs && nowMs > this.cfg.windowMs) return null;
     const beepNow = this.trackTone(frame, nowMs);
     this.trackSpeech(voiced, nowMs);
     if (this.decided) {

@@ -14,6 +14,7 @@ import pino from 'pino';
 import { BridgeError, errorMessage, type BridgeErrorCode } from '../errors.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { DEFAULT_DTMF_PAYLOAD_TYPE } from './dtmf.ts';
+import { ipLiteralLookup } from './ip-lookup.ts';
 import { G711_PAYLOAD_TYPE, type G711Codec } from './g711.ts';
 import type { PortPool } from './port-pool.ts';
 import { parseRtp, type RtpPacket } from './rtp-packet.ts';
@@ -106,7 +107,7 @@ export class RtpEndpoint {
     let lastError: unknown;
     for (let i = 0; i < attempts; i++) {
       const port = opts.pool.acquire(); // throws RTP_NO_PORT when the pool is exhausted
-      const socket = dgram.createSocket({ type, reuseAddr: false });
+      const socket = dgram.createSocket({ type, reuseAddr: false, lookup: ipLiteralLookup() });
       try {
         await bind(socket, port, opts.bindAddress);
         return new RtpEndpoint(socket, port, opts);

@@ -221,8 +221,12 @@ describe('AnsweringMachineDetector', () => {
   it('a beep after beepWindowMs decides nothing (call waiting, hold music)', async () => {
     const settings = { ...DEFAULTS, beepWindowMs: DEFAULTS.windowMs };
     const r = await detect(concat(silence(DEFAULTS.windowMs + 500), tone([440], 300)), settings);
-    expect(r.beeps).toBe(1);
     expect(r.decision).toBeNull();
+    // Past both windows the detector stops analysing (it costs every live call CPU otherwise):
+    // the same beep just inside the window is counted, the late one is not even looked at.
+    expect(r.beeps).toBe(0);
+    const inWindow = await detect(concat(silence(DEFAULTS.windowMs - 500), tone([440], 300)), settings);
+    expect(inWindow.beeps).toBe(1);
   });
 });
 

@@ -10,6 +10,7 @@ import dgram from 'node:dgram';
 import type pino from 'pino';
 import { FRAME_SAMPLES, type Pcm } from '../../media/audio-frame.ts';
 import { alawDecode, alawEncode, ulawDecode, ulawEncode } from '../../media/g711.ts';
+import { ipLiteralLookup } from '../../media/ip-lookup.ts';
 import { Decimate2, L16Framer, readL16, writeL16 } from './l16.ts';
 import type { FreeswitchCounters, OutboundTransport } from './transport.ts';
 
@@ -31,7 +32,7 @@ export interface UnicastOptions {
 const RING = 4; // send buffers reused round-robin: a datagram in flight is never overwritten
 
 export class UnicastTransport implements OutboundTransport {
-  private readonly socket = dgram.createSocket('udp4');
+  private readonly socket = dgram.createSocket({ type: 'udp4', lookup: ipLiteralLookup() });
   private readonly framer = new L16Framer();
   private readonly down: Decimate2 | null;
   private readonly up: Upsample2 | null;
