@@ -6,7 +6,8 @@
  *   - tts-fails: synthesis of the first reply throws;
  *   - llm-fails: the brain throws on the caller's first turn;
  *   - tts-stall: synthesis of the first reply never yields: the Call's stall guard fails it over;
- *   - hangup-in-<state>: the caller hangs up in greeting, listening, thinking and speaking.
+ *   - hangup-in-<state>: the caller hangs up in greeting, listening, thinking, speaking and
+ *     transferring (the agent asked for a transfer; the PBX has not completed it).
  * Each checks the designed outcome, and at the end no socket, port, ticker subscriber or call is left.
  */
 import { BridgeError } from '../src/errors.ts';
@@ -106,6 +107,24 @@ export class FailingBrain implements Brain {
   replyHeard(): void {}
 }
 
+/** Answers the caller's first turn with a transfer (the call then waits in 'transferring' for the PBX). */
+export class TransferBrain implements Brain {
+  readonly name = 'transfer-brain';
+  private readonly inner = new BenchBrain();
+  expectations() {
+    return this.inner.expectations();
+  }
+  async *respond(input: BrainInput, signal: AbortSignal): AsyncGenerator<BrainOutput> {
+    if (input.kind === 'greeting') {
+      yield* this.inner.respond(input, signal);
+      return;
+    }
+    yield { type: 'text', text: 'Connecting you now.' };
+    yield { type: 'action', action: { type: 'transfer', target: 'closer', summary: 'bench' } };
+  }
+  replyHeard(): void {}
+}
+
 export async function runFaults(
   o: { rtpGapMs?: number; portMin?: number; portMax?: number; log?: (l: string) => void } = {},
 ): Promise<FaultsReport> {
@@ -185,15 +204,17 @@ export async function runFaults(
 
     const hangupIn = async (state: CallState): Promise<void> => {
       // 'thinking' lasts one tick with instant providers: hold it open with a stalled synthesis
-      const l = await live.open(state === 'thinking' ? { tts: new FaultyTts('stall') } : {});
+      const l = await live.open(state === 'thinking' ? { tts: new FaultyTts('stall') } : state === 'transferring' ? { brain: new TransferBrain() } : {});
       const reached = await until(() => l.call.currentState === state, 20_000, 2);
       await live.close(l, 'caller-hangup');
       const portFreed = !live.pool.isInUse(l.media.localPort);
-      record(`hangup-in-${state}`, reached && l.ended === 'caller-hangup' && portFreed && l.media.isClosed, `reached=${reached}, ended=${l.ended}, media closed=${l.media.isClosed}, port released=${portFreed}`);
+      // The record must say the caller hung up, not that the call was transferred or errored.
+      const recorded = l.call.record.endReason;
+      record(`hangup-in-${state}`, reached && l.ended === 'caller-hangup' && recorded === 'caller-hangup' && portFreed && l.media.isClosed, `reached=${reached}, ended=${l.ended}, record=${recorded}, media closed=${l.media.isClosed}, port released=${portFreed}`);
     };
 
     await Promise.all([rtpStops(), sttDisconnect(), ttsFails(), llmFails('llm-fails', false), ttsStall(),
-      llmFails('llm-fails-caller-talks', true), ...(['greeting', 'listening', 'thinking', 'speaking'] as const).map(hangupIn)]);
+      llmFails('llm-fails-caller-talks', true), ...(['greeting', 'listening', 'thinking', 'speaking', 'transferring'] as const).map(hangupIn)]);
 
     const controlsOk = controls.every((c, i) => c.ended === null && c.counters().framesAudio - controlFramesBefore[i] > 100 && c.counters().callErrors === 0);
     record('controls-untouched', controlsOk, `control calls up=${controls.map((c) => c.ended === null).join(',')}, audio frames received meanwhile=${controls.map((c, i) => c.counters().framesAudio - controlFramesBefore[i]).join(',')}`);

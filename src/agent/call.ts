@@ -50,7 +50,7 @@ export interface CallEvents extends CallSessionEvents {
   turn: [TurnTiming];
 }
 
-export type CallState = 'idle' | 'greeting' | 'listening' | 'thinking' | 'speaking' | 'ended';
+export type CallState = 'idle' | 'greeting' | 'listening' | 'thinking' | 'speaking' | 'transferring' | 'ended';
 
 export interface CallDeps {
   readonly agent: AgentConfig;
@@ -118,6 +118,7 @@ export class Call extends EventEmitter implements CallSession {
   /** Aborted when the call ends: providers close their sockets and processes. */
   private readonly lifetime = new AbortController();
   private readonly amd: AnsweringMachineDetector | null;
+  private transferStartedMs = 0;
   /** An answering machine was detected: the conversation is over; `message` is the reply leaving agent.amd.message. */
   private machine: { reason: AmdReason; message: Reply | null } | null = null;
 
@@ -195,7 +196,12 @@ export class Call extends EventEmitter implements CallSession {
   // ------------------------------------------------------------------ inbound
 
   pushInbound(frame: Pcm, encoded?: EncodedFrame): void {
-    if (this.state === 'ended' || this.state === 'idle') return;
+    if (this.state === 'transferring') {
+      // A PBX that never confirms must not keep the call (and its providers) forever.
+      if (this.now() - this.transferStartedMs >= this.deps.agent.transferConfirmMs) this.end('transferred', 'transfer not confirmed by the PBX');
+      return;
+    }
+    if (this.over || this.state === 'idle') return;
     this.framesIn++;
     this.deps.tap?.inbound(frame);
     const now = this.now();
@@ -380,7 +386,7 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   private onStt(e: SttEvent): void {
-    if (this.state === 'ended' || this.machine) return;
+    if (this.over || this.machine) return;
     switch (e.type) {
       case 'partial':
         if (this.paused && wordsOf(e.text) && !this.isBackchannel(e.text)) this.interruptWithWords();
@@ -456,7 +462,7 @@ export class Call extends EventEmitter implements CallSession {
   private awaitMessageCue(): void {
     const m = this.machine!;
     const cue = this.amd!.messageCue;
-    if (m.message || !cue || this.state === 'ended') return;
+    if (m.message || !cue || this.over) return;
     this.log.info({ cue }, 'answering machine: leaving the message');
     this.sayThen(this.deps.agent.amd.message, [], { type: 'hangup', reason: `answering machine (${m.reason}): message left after ${cue}` });
     m.message = this.reply;
@@ -481,7 +487,7 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   dtmf(digit: string): void {
-    if (this.state === 'ended' || this.state === 'idle') return;
+    if (this.over || this.state === 'idle') return;
     if (!/^[0-9A-D*#]$/.test(digit)) {
       this.log.warn({ digit }, 'ignoring invalid DTMF digit');
       return;
@@ -501,7 +507,7 @@ export class Call extends EventEmitter implements CallSession {
   // ------------------------------------------------------------------ replies
 
   private startReply(input: BrainInput, turn: TurnTiming | null): void {
-    if (this.state === 'ended') return;
+    if (this.over) return;
     const reply = new Reply(input, turn);
     reply.startedMs = this.now();
     this.reply = reply;
@@ -600,7 +606,7 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   pullOutbound(): Pcm | null {
-    if (this.state === 'ended' || this.state === 'idle') return null;
+    if (this.over || this.state === 'idle') return null;
     const reply = this.reply;
     let frame: Pcm | null = null;
     if (reply && !this.paused && reply.pull(this.out)) {
@@ -651,7 +657,7 @@ export class Call extends EventEmitter implements CallSession {
     }
     this.deps.brain.replyHeard(heard, intended, cut);
     this.lastActivityMs = this.now();
-    if (this.state === 'ended') return;
+    if (this.over) return;
     this.state = 'listening';
     if (!cut && reply.terminal) {
       if (reply === this.machine?.message) this.emitAction({ type: 'set_disposition', status: this.deps.agent.amd.messageStatus });
@@ -668,7 +674,7 @@ export class Call extends EventEmitter implements CallSession {
    * a grammar switch restarts a grammar recognizer's utterance, and the words in flight would be lost.
    */
   private syncExpectations(): void {
-    if (!this.stt?.setExpectations || this.callerSpeaking || this.callerSpoke || this.paused || this.state === 'ended') return;
+    if (!this.stt?.setExpectations || this.callerSpeaking || this.callerSpoke || this.paused || this.over) return;
     const expect = this.deps.brain.expectations();
     const key = expect.phrases.join('\n');
     if (key === this.sentExpectations) return;
@@ -703,14 +709,28 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   private terminate(action: CallAction, reason: EndReason): void {
-    if (this.state === 'ended') return;
+    if (this.over) return;
+    if (action.type === 'transfer' && reason === 'transferred') {
+      // The PBX moves the caller and then ends the call ('transferred'), or reports that the caller
+      // hung up first ('caller-hangup'): the record says what happened, not what was asked for.
+      if (this.reply) this.cancelReply();
+      this.state = 'transferring';
+      this.transferStartedMs = this.now();
+      this.emitAction(action);
+      return;
+    }
     this.emitAction(action);
     this.end(reason, action.type === 'transfer' ? `transfer to ${action.target}` : action.type === 'hangup' ? action.reason : action.type);
   }
 
+  /** Ended, or handed to the PBX for a transfer: nothing more is heard, said or decided. */
+  private get over(): boolean {
+    return this.state === 'ended' || this.state === 'transferring';
+  }
+
   /** A provider failed beyond its fallbacks: apologize if we still can, then transfer or hang up. */
   private fail(role: 'stt' | 'llm' | 'tts', err: unknown): void {
-    if (this.state === 'ended') return;
+    if (this.over) return;
     const code = err instanceof BridgeError ? err.code : 'INTERNAL';
     this.log.error({ role, code, err: errorMessage(err) }, 'provider failed; ending the conversation gracefully');
     const target = this.deps.agent.failureTransfer;

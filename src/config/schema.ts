@@ -125,6 +125,8 @@ export const agentSchema = z
     failureTransfer: z.string().optional(),
     /** No first audio of a reply within this long: the provider is treated as failed (fallback, apology, transfer or hang-up). */
     providerStallMs: z.number().int().min(1000).max(60000).default(6000),
+    /** After the agent asks for a transfer, the PBX confirms it (or reports the caller gone) within this long; else the call ends as transferred. */
+    transferConfirmMs: z.number().int().min(1000).max(120_000).default(15_000),
     maxReplyTokens: z.number().int().min(16).max(1024).default(150),
     bargeIn: bargeInSchema,
     amd: amdSchema,

@@ -94,6 +94,10 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     },
   });
   const ended = new Promise<CallRecord>((resolve) => call.on('ended', resolve));
+  // The simulator is the PBX here: it completes a transfer the moment the agent asks for it.
+  call.on('action', (a) => {
+    if (a.type === 'transfer') call.end('transferred', `transfer to ${a.target}`);
+  });
 
   let caller: SimCaller | null = null;
   const callerEndpoint = await RtpEndpoint.open({

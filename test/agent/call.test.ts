@@ -186,6 +186,41 @@ describe('Call silence, DTMF, actions, failures', () => {
     expect(h.tts.closed).toBe(1);
   });
 
+  it('waits in transferring for the PBX: silent, deaf, and the record says how the transfer ended', async () => {
+    const transferTurn = { text: 'Connecting you now.', actions: [{ type: 'transfer' as const, target: 'sales', summary: 's' }] };
+    const setup = async () => {
+      const brain = new StreamingBrain();
+      brain.replies = [{ text: 'Hi.' }, transferTurn, { text: 'never said' }];
+      const h = makeCall({ brain, transfers: { sales: { context: 'default', extension: '8300' } }, pbxConfirmsTransfer: false });
+      await h.call.start();
+      await h.until(() => h.call.currentState === 'listening');
+      h.stt.finals.push('yes');
+      await h.run(300, VOICE);
+      await h.until(() => h.call.currentState === 'transferring');
+      return { h, brain };
+    };
+    // The caller hangs up before the PBX completed the transfer.
+    const { h, brain } = await setup();
+    expect(h.actions.at(-1)).toEqual({ type: 'transfer', target: 'sales', summary: 's' });
+    expect(h.ended).toBeNull();
+    const inputs = brain.inputs.length;
+    h.stt.finals.push('hello?');
+    await h.run(1000, VOICE); // the caller talks on: nothing is heard or answered
+    expect(brain.inputs.length).toBe(inputs);
+    expect(h.call.pullOutbound()).toBeNull();
+    h.call.end('caller-hangup', 'caller hung up during the transfer');
+    expect(h.ended!.endReason).toBe('caller-hangup');
+    expect(h.ended!.endDetail).toBe('caller hung up during the transfer');
+    expect(h.stt.closed).toBe(1);
+
+    // A PBX that never confirms: the call ends on its own after agent.transferConfirmMs.
+    const quiet = await setup();
+    const waited = await quiet.h.until(() => quiet.h.ended !== null, 30_000);
+    expect(waited).toBeGreaterThanOrEqual(15_000);
+    expect(quiet.h.ended!.endReason).toBe('transferred');
+    expect(quiet.h.ended!.endDetail).toBe('transfer not confirmed by the PBX');
+  });
+
   it('apologizes and hangs up when the brain fails mid-call', async () => {
     const brain = new StreamingBrain();
     brain.replies = [{ text: 'Hi.' }, new BridgeError('PROVIDER_CLOSED', 'llm went away')];

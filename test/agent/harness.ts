@@ -38,7 +38,7 @@ export class StreamingBrain implements Brain {
   }
 }
 
-export function makeCall(over: { brain?: Brain; agent?: Record<string, unknown>; transfers?: Record<string, unknown> } = {}) {
+export function makeCall(over: { brain?: Brain; agent?: Record<string, unknown>; transfers?: Record<string, unknown>; pbxConfirmsTransfer?: boolean } = {}) {
   const cfg = validateConfig({ agent: over.agent ?? {}, transfers: over.transfers ?? {} });
   const clock = new ManualClock(1000);
   const stt = new ScriptedStt();
@@ -60,7 +60,11 @@ export function makeCall(over: { brain?: Brain; agent?: Record<string, unknown>;
   const call = new Call('test-call', { pbx: 'sim', fields: { first_name: 'John' } }, deps);
   const actions: CallAction[] = [];
   let ended: CallRecord | null = null;
-  call.on('action', (a) => actions.push(a));
+  call.on('action', (a) => {
+    actions.push(a);
+    // The harness plays the PBX: it completes a transfer at once unless a test wants to see the wait.
+    if (a.type === 'transfer' && over.pbxConfirmsTransfer !== false) call.end('transferred', `transfer to ${a.target}`);
+  });
   call.on('ended', (r) => (ended = r));
 
   /** One 20 ms tick: advance time, push a frame in, pull one out. */

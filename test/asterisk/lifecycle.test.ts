@@ -151,4 +151,26 @@ describe('ARI adapter: one call through the real ari-client against the fake Ast
     await waitFor(() => r!.fake.channels.get(caller.id)?.continuedTo !== undefined, 'continue');
     expect(r.fake.channels.get(caller.id)?.continuedTo).toEqual({ context: 'ai-transfer', extension: 'sales', priority: 2 });
   });
+
+  it('caller hangs up while the transfer is in flight: ends as caller-hangup, no hand-back, nothing left behind', async () => {
+    r = await rig({ transfers: { closer: { description: 'live agent', ingroup: 'AI_XFER', priority: 1 } } });
+    await r.adapter.start();
+    const caller = r.fake.startCall({ callerName: VICI_CID, callerNumber: '5551234567' });
+    await waitFor(() => r!.factory.sessions[0]?.started === true, 'session start');
+    const session = r.factory.sessions[0];
+    // The caller drops at the instant the first transfer request (the summary variable) reaches Asterisk.
+    r.fake.beforeRequest = (method, path) => {
+      if (method === 'POST' && path.includes(`/channels/${caller.id}/variable`)) {
+        r!.fake.beforeRequest = null;
+        r!.fake.hangup(caller.id);
+      }
+    };
+    session.act({ type: 'transfer', target: 'closer', summary: 'Wants a quote' });
+    await waitFor(() => leakReport(r!).activeCalls === 0, 'call removed');
+    expect(session.ended?.reason).toBe('caller-hangup');
+    expect(leakReport(r)).toEqual(NO_LEAKS);
+    const afterHangup = r.fake.requests.filter((q) => q.path.includes(caller.id) && q.method === 'POST' && q.path.includes('/continue'));
+    expect(afterHangup).toEqual([]); // no transfer or hand-back sent for a channel that is gone
+    expect(r.adapter.snapshot().transfersAbandoned).toBe(1);
+  });
 });

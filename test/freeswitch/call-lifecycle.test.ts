@@ -72,15 +72,17 @@ for (const playback of ['unicast', 'stream-audio'] as const) {
       expect(agent.endReason).toBe('transferred');
     });
 
-    it('an unknown transfer target is refused and the call goes on', async () => {
+    it('an unknown transfer target is refused: the call ends as an error and the caller is hung up', async () => {
       h = await makeHarness({ playback });
       const ch = h.fs.placeCall();
       await waitFor(() => h!.factory.get(ch.uuid)?.started === true, 'agent started');
-      h.factory.get(ch.uuid)!.emit('action', { type: 'transfer', target: 'nowhere', summary: 'x' });
-      await h.step(2);
+      const agent = h.factory.get(ch.uuid)!;
+      agent.act({ type: 'transfer', target: 'nowhere', summary: 'x' });
+      await waitFor(() => h!.adapter.counters().activeCalls === 0, 'call released');
       expect(h.adapter.counters().transfersRejected).toBe(1);
       expect(h.fs.commands.some((c) => c.startsWith('api uuid_transfer'))).toBe(false);
-      expect(h.adapter.counters().activeCalls).toBe(1);
+      expect(h.fs.commands.filter((c) => c.includes('uuid_kill')), h.fs.commands.join('\n')).toHaveLength(1);
+      expect(agent.endReason).toBe('error');
     });
 
     it('DTMF events reach the agent', async () => {

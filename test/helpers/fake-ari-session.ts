@@ -60,7 +60,7 @@ export class ToneSession extends EventEmitter implements CallSession {
     this.actions.push(action);
     this.emit('action', action);
     if (action.type === 'hangup') this.end('agent-hangup', action.reason);
-    if (action.type === 'transfer') this.end('transferred', `transfer to ${action.target}`);
+    // A transfer is the PBX's to complete: like the real Call, the session waits for end().
   }
 
   end(reason: EndReason, detail?: string): void {

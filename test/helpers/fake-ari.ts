@@ -82,6 +82,11 @@ export class FakeAri {
   readonly counters = { channelsCreated: 0, channelsDestroyed: 0, bridgesCreated: 0, bridgesDestroyed: 0, wsConnections: 0, authFailures: 0 };
   /** Refuse WebSocket upgrades (an Asterisk restarting). */
   rejectEvents = false;
+  /**
+   * Called with each authorized REST request before Asterisk acts on it: a test can make the world
+   * change at that instant (the caller hangs up while a transfer's requests are in flight).
+   */
+  beforeRequest: ((method: string, path: string) => void) | null = null;
   private server: Server;
   private wss: WebSocketServer;
   private sockets = new Set<Socket>();
@@ -344,6 +349,7 @@ export class FakeAri {
       res.end(JSON.stringify({ error: 'Authentication required' }));
       return;
     }
+    this.beforeRequest?.(method, full);
     const path = url.pathname.slice(4); // without /ari
     const q = url.searchParams;
     let body: Record<string, unknown> = {};

@@ -89,7 +89,7 @@ export class ToneEchoAgent extends EventEmitter implements CallSession {
   act(action: CallAction): void {
     this.emit('action', action);
     if (action.type === 'hangup') this.end('agent-hangup', action.reason);
-    if (action.type === 'transfer') this.end('transferred', action.target);
+    // A transfer is the PBX's to complete: like the real Call, the session waits for end().
   }
 
   end(reason: EndReason, detail?: string): void {

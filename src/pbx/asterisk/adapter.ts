@@ -56,7 +56,7 @@ export class AsteriskAdapter {
   readonly counters: AdapterCounters = {
     activeCalls: 0, callsStarted: 0, callsEnded: 0, rejectedOverLimit: 0, rejectedAdmission: 0, setupFailures: 0, channelsCreated: 0,
     channelsDeleted: 0, bridgesCreated: 0, bridgesDeleted: 0, portsBound: 0, portsReleased: 0, timersActive: 0,
-    eventsMalformed: 0, eventsUnknown: 0, eventsIgnored: 0, restErrors: 0, orphansCleaned: 0,
+    eventsMalformed: 0, eventsUnknown: 0, eventsIgnored: 0, restErrors: 0, orphansCleaned: 0, transfersAbandoned: 0,
   };
 
   constructor(private readonly opts: AsteriskAdapterOptions) {

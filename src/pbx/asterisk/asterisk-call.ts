@@ -44,6 +44,8 @@ export interface AdapterCounters {
   eventsIgnored: number;
   restErrors: number;
   orphansCleaned: number;
+  /** The agent asked for a transfer and the caller hung up before it completed. */
+  transfersAbandoned: number;
 }
 
 export interface CallEnv {
@@ -248,6 +250,11 @@ export class AsteriskCall {
       this.env.counters.timersActive--;
     }
     if (kind !== 'stasis-end' || this.expectedEnd === null) this.callerGone = true;
+    if (kind !== 'stasis-end' && this.expectedEnd === 'transferred') {
+      // A transfer leaves Stasis with StasisEnd; a hang-up before that means it never completed.
+      this.callerHungUpDuringTransfer();
+      return;
+    }
     const reason = this.expectedEnd ?? 'caller-hangup';
     void this.teardown(reason);
   }
@@ -347,8 +354,10 @@ export class AsteriskCall {
     if (this.terminalAction || (this.phase !== 'running' && this.phase !== 'setup')) return;
     const target = Object.prototype.hasOwnProperty.call(this.env.transfers, targetName) ? this.env.transfers[targetName] : undefined;
     if (!target) {
-      // Tool validation should have stopped this; if the agent ends anyway, tear-down hangs up.
+      // Tool validation should have stopped this. The agent waits for the transfer: end the call,
+      // and tear-down hands the caller back to the dialplan (a human, not silence).
       this.log.warn({ target: targetName }, 'transfer to a target not in config refused');
+      this.session?.end('error', `transfer target ${targetName} not configured`);
       return;
     }
     this.terminalAction = true;
@@ -389,13 +398,23 @@ export class AsteriskCall {
       this.env.counters.restErrors++;
       this.log.error({ err: errorMessage(err), target: targetName }, 'transfer failed; handing the caller back to the dialplan');
       if (isNotFound(err)) {
+        // The channel is gone: the caller hung up while the transfer's requests were in flight.
         this.callerGone = true;
+        this.callerHungUpDuringTransfer();
+        return;
       } else {
         // Never leave the caller in a bridge-less Stasis app: back to the dialplan, or hang up.
         await this.handBackCaller('ERROR');
       }
       await this.teardown('error', 'transfer failed');
     }
+  }
+
+  private callerHungUpDuringTransfer(): void {
+    if (this.phase === 'ending' || this.phase === 'done') return;
+    this.env.counters.transfersAbandoned++;
+    this.log.info('caller hung up before the transfer completed');
+    void this.teardown('caller-hangup', 'caller hung up during the transfer');
   }
 
   private onSessionEnded(record: CallRecord): void {

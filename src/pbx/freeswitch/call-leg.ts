@@ -186,7 +186,15 @@ export class CallLeg {
       this.deps.counters.hangupsByAgent++;
       this.terminal ??= this.hangup();
     } else if (action.type === 'transfer') {
-      this.terminal ??= this.transferTo(action.target, action.summary);
+      if (this.terminal) return;
+      if (!this.deps.transfers[action.target]?.extension) {
+        this.deps.counters.transfersRejected++;
+        this.deps.log.warn({ uuid: this.uuid, target: action.target }, 'transfer target not configured for FreeSWITCH (needs transfers.<name>.extension)');
+        // The agent waits for the transfer: end the call; with nothing under way, that hangs up.
+        this.session.end('error', `transfer target ${action.target} not configured`);
+        return;
+      }
+      this.terminal = this.transferTo(action.target, action.summary);
     } else if (action.type === 'set_disposition') {
       void this.call(setVar(this.uuid, this.deps.config.dispositionVariable, action.status), 'uuid_setvar');
     }
@@ -201,20 +209,18 @@ export class CallLeg {
 
   private async transferTo(name: string, summary: string): Promise<void> {
     const target = this.deps.transfers[name];
-    if (!target?.extension) {
-      this.deps.counters.transfersRejected++;
-      this.deps.log.warn({ uuid: this.uuid, target: name }, 'transfer target not configured for FreeSWITCH (needs transfers.<name>.extension)');
-      this.terminal = null; // nothing under way: if the agent ends now, the call is hung up
-      return;
-    }
+    if (!target?.extension) return; // refused in onAction
     const cfg = this.deps.config;
     await this.call(setVar(this.uuid, cfg.summaryVariable, summary), 'uuid_setvar');
     this.transport?.flush();
     if (cfg.playback === 'stream-audio') await this.call(audioStreamStop(this.uuid), 'uuid_audio_stream stop');
     const ok = await this.call(transfer(this.uuid, target.extension, cfg.transferDialplan, target.context ?? cfg.defaultTransferContext), 'uuid_transfer');
     if (!ok) {
-      // The caller must not be left with a finished agent: hang up if the agent is done.
-      if (this.ended && !this.channelGone) await this.hangup();
+      // The caller must not be left with an agent that has said goodbye: end the call, hang up.
+      if (!this.channelGone) {
+        this.session.end('error', 'transfer failed');
+        await this.hangup();
+      }
       return;
     }
     this.transferred = true;
