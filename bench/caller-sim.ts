@@ -1,6 +1,7 @@
 /**
  * The simulated callers, in their own process (so they do not share the daemon's event loop). Each
- * caller owns a UDP socket and sends real-time G.711 RTP every 20 ms on one shared Ticker: silence,
+ * caller owns a UDP socket and sends real-time G.711 RTP every 20 ms (callers spread over ten send
+ * phases, like independent phone legs): silence,
  * then a synthesized utterance, then silence while the agent answers; every other reply it barges in
  * one second into the agent's audio. It measures what a caller hears:
  *   - inter-arrival of the agent's packets within a talk-spurt (deviation from 20 ms),
@@ -27,6 +28,8 @@ const AGENT_DONE_GAP_MS = 400;
 const SPURT_GAP_MS = 100;
 const BARGE_AFTER_MS = 1000;
 const REPLY_TIMEOUT_MS = 5000;
+/** Send phases per 20 ms period (each on its own Ticker, started 20/PHASES ms apart). */
+const PHASES = 10;
 
 type Mode = 'wait-agent-done' | 'speaking' | 'await-reply' | 'in-reply' | 'barging';
 
@@ -63,7 +66,7 @@ function send(msg: FromCaller): void {
 async function main(): Promise<void> {
   const audio = loadBenchAudio();
   const silence = new Uint8Array(FRAME_SAMPLES).fill(0xff);
-  const ticker = new Ticker();
+  const tickers: Ticker[] = [];
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
   const callers: Caller[] = [];
@@ -124,10 +127,10 @@ async function main(): Promise<void> {
     }
   }
 
-  function tick(): void {
+  function tick(group: Caller[]): void {
     const now = performance.now();
-    for (let i = 0; i < callers.length; i++) {
-      const c = callers[i];
+    for (let i = 0; i < group.length; i++) {
+      const c = group[i];
       // -------- decide what to say
       switch (c.mode) {
         case 'wait-agent-done':
@@ -233,8 +236,15 @@ async function main(): Promise<void> {
             sock.on('error', () => {});
             callers.push(c);
           }
-          ticker.add(tick);
-          ticker.start();
+          // Real phone legs each send on their own 20 ms clock, at phases spread over the period;
+          // one burst of every caller's packet at once would be a worst case no PBX produces.
+          for (let p = 0; p < PHASES; p++) {
+            const group = callers.filter((_, i) => i % PHASES === p);
+            const t = new Ticker();
+            t.add(() => tick(group));
+            tickers.push(t);
+            setTimeout(() => t.start(), (p * 20) / PHASES);
+          }
           send({ type: 'ready' });
         } else if (raw.type === 'measure') {
           measuring = true;
@@ -244,7 +254,7 @@ async function main(): Promise<void> {
         } else if (raw.type === 'stop') {
           const windowMs = performance.now() - windowStart;
           const cpu = process.cpuUsage(cpuStart);
-          ticker.stop();
+          for (const t of tickers) t.stop();
           measuring = false;
           const result: CallerResult = {
             callers: callers.length,

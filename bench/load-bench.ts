@@ -160,7 +160,8 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
   const sent = c.sentTotal;
   const socketDrops = Math.max(0, sent - (m.total_packetsIn ?? 0));
   // every packet the callers send is valid PCMU: whatever reached the socket and was not played was lost inside
-  const jbDrops = Math.max(0, (m.total_packetsIn ?? 0) - (m.total_framesAudio ?? 0));
+  // Quiet frames the adaptive buffer dropped on purpose to shrink its delay are not loss.
+  const jbDrops = Math.max(0, (m.total_packetsIn ?? 0) - (m.total_framesAudio ?? 0) - (m.total_skippedQuiet ?? 0));
   const turnP50 = percentile(c.turnLatencyMs, 50);
   const turnP95 = percentile(c.turnLatencyMs, 95);
   const cpuMs = d.cpuUserMs + d.cpuSystemMs;

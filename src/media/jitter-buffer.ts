@@ -10,7 +10,8 @@
  *   arrives by then the talk-spurt is over: emit 'silence' frames and do not count loss.
  * - A talk-spurt (the first packets after idle) is held for `depthMs` before playing, which is
  *   what absorbs the jitter; in adaptive mode the depth is re-chosen at each talk-spurt start
- *   from the RFC 3550 interarrival jitter estimate, so it never changes mid-sentence.
+ *   from the RFC 3550 interarrival jitter estimate, so it never changes mid-sentence; a stream
+ *   that never pauses is brought down to that depth by dropping quiet frames, never speech.
  *
  * The payload is assumed to be 20 ms of G.711 (shorter payloads, like the last packet of an
  * Asterisk prompt, are padded with silence; longer ones truncated). Memory is a fixed ring of
@@ -19,6 +20,11 @@
 import { FRAME_MS, FRAME_SAMPLES } from './audio-frame.ts';
 import { decoderFor, encoderFor, silenceByte, type G711Codec } from './g711.ts';
 import type { RtpPacket } from './rtp-packet.ts';
+
+/** Adaptive mode never holds a talk-spurt for less than this (see adaptDepth). */
+const MIN_ADAPTIVE_DEPTH_MS = 10;
+/** A frame below -50 dBFS (line noise, digital silence) may be dropped to shrink the delay. */
+const QUIET_ENERGY = FRAME_SAMPLES * (32768 * 10 ** (-50 / 20)) ** 2;
 
 export type JitterFrameKind = 'audio' | 'concealed' | 'silence';
 
@@ -34,7 +40,7 @@ export interface JitterBufferOptions {
   readonly codec?: G711Codec;
   /** Playout delay at talk-spurt start (default 60 ms). */
   readonly depthMs?: number;
-  /** Re-choose the depth at each talk-spurt start from measured jitter, 20 ms .. depthMs * 3. */
+  /** Re-choose the depth at each talk-spurt start from measured jitter, 10 ms .. depthMs * 3. */
   readonly adaptive?: boolean;
   /** Most audio held; beyond it the oldest is dropped (default max(depth * 4, 200) ms). */
   readonly maxDepthMs?: number;
@@ -59,6 +65,8 @@ export interface JitterBufferCounters {
   overflow: number;
   /** Sequence jumps too large to bridge: the buffer restarted from the new packet. */
   resyncs: number;
+  /** Quiet frames dropped to shrink the delay of a stream that never pauses (adaptive mode). */
+  skipped: number;
 }
 
 const EMPTY = 0;
@@ -91,6 +99,7 @@ export class JitterBuffer {
     ssrcChanges: 0,
     overflow: 0,
     resyncs: 0,
+    skipped: 0,
   };
 
   private readonly cap: number;
@@ -100,6 +109,8 @@ export class JitterBuffer {
   private readonly slots: Uint8Array[] = [];
   private readonly slotSeq: Int32Array;
   private readonly slotState: Uint8Array;
+  /** Arrival time of each buffered packet: how long it has waited is the slack the buffer holds. */
+  private readonly slotArrival: Float64Array;
   private readonly silence: Uint8Array;
   private readonly lastGood: Uint8Array;
   private readonly concealOut: Uint8Array;
@@ -147,6 +158,7 @@ export class JitterBuffer {
     for (let i = 0; i < cap; i++) this.slots.push(this.store.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
     this.slotSeq = new Int32Array(cap).fill(-1);
     this.slotState = new Uint8Array(cap);
+    this.slotArrival = new Float64Array(cap);
     this.silence = new Uint8Array(FRAME_SAMPLES).fill(silenceByte(codec));
     this.lastGood = new Uint8Array(FRAME_SAMPLES);
     this.concealOut = new Uint8Array(FRAME_SAMPLES);
@@ -253,6 +265,7 @@ export class JitterBuffer {
     }
     this.slotSeq[idx] = seq;
     this.slotState[idx] = BUFFERED;
+    this.slotArrival[idx] = arrivalMs;
     this.count++;
   }
 
@@ -274,6 +287,7 @@ export class JitterBuffer {
       }
     }
 
+    if (this.adaptive && this.count > 1) this.maybeSkipQuiet(nowMs);
     const idx = this.nextSeq & this.mask;
     if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === this.nextSeq) {
       this.slotState[idx] = PLAYED;
@@ -405,11 +419,43 @@ export class JitterBuffer {
     this.haveTransit = true;
   }
 
+  /**
+   * A phone leg sends RTP without pause (silence is audio too), so the talk-spurt that started with
+   * the initial depth may never end and adaptDepth would never run. When the frame after the next
+   * one is already here with the adaptive slack to spare, and the next one is quiet, drop the quiet
+   * one: the delay shrinks by a frame and the listener (VAD, recognizer) loses 20 ms of silence.
+   */
+  private maybeSkipQuiet(nowMs: number): void {
+    const idx = this.nextSeq & this.mask;
+    const after = (this.nextSeq + 1) & 0xffff;
+    const aidx = after & this.mask;
+    if (this.slotState[idx] !== BUFFERED || this.slotSeq[idx] !== this.nextSeq) return;
+    if (this.slotState[aidx] !== BUFFERED || this.slotSeq[aidx] !== after) return;
+    if (nowMs - this.slotArrival[aidx] < this.adaptiveDepth()) return;
+    if (!this.isQuiet(this.slots[idx])) return;
+    this.slotState[idx] = PLAYED;
+    this.count--;
+    this.counters.skipped++;
+    this.nextSeq = after;
+  }
+
+  private isQuiet(payload: Uint8Array): boolean {
+    this.decode(payload, this.pcm);
+    let energy = 0;
+    for (let i = 0; i < FRAME_SAMPLES; i++) energy += this.pcm[i] * this.pcm[i];
+    return energy <= QUIET_ENERGY;
+  }
+
+  private adaptiveDepth(): number {
+    return Math.min(this.baseDepthMs * 3, Math.max(MIN_ADAPTIVE_DEPTH_MS, Math.ceil(3 * this.jitterMs + 5)));
+  }
+
   private adaptDepth(): void {
-    // One frame of depth already absorbs a packet up to ~20 ms late (playout is on 20 ms ticks), so
-    // 3x the jitter (plus a little slack) must exceed that before a second frame of delay is added:
-    // next to Asterisk (loopback/LAN, ~1 ms jitter) the buffer holds one frame.
-    const want = FRAME_MS * Math.max(1, Math.ceil((3 * this.jitterMs + 5) / FRAME_MS));
-    this.depth = Math.min(this.baseDepthMs * 3, Math.max(FRAME_MS, want));
+    // The depth is slack between a packet's arrival and the tick that plays it: 3x the jitter plus
+    // 5 ms covers the sender's and the network's wobble. It is not rounded up to whole frames: the
+    // talk-spurt starts on the first tick at least that long after its first packet, so the delay
+    // is depth + 0..20 ms (the tick phase). Rounding to 20 ms would add ~15 ms on a quiet link for
+    // nothing; the 10 ms floor keeps a margin for a delay spike the running mean has not seen.
+    this.depth = this.adaptiveDepth();
   }
 }

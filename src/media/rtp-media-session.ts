@@ -58,6 +58,8 @@ export interface RtpMediaCounters {
   reordered: number;
   ssrcChanges: number;
   overflow: number;
+  /** Quiet frames the adaptive jitter buffer dropped to shrink its delay (not loss). */
+  skippedQuiet: number;
   /** Inbound frames handed to the call, by kind. */
   framesAudio: number;
   framesConcealed: number;
@@ -182,6 +184,7 @@ export class RtpMediaSession {
       reordered: j.reordered,
       ssrcChanges: j.ssrcChanges,
       overflow: j.overflow,
+      skippedQuiet: j.skipped,
       framesAudio: this.frameCounts.audio,
       framesConcealed: this.frameCounts.concealed,
       framesSilence: this.frameCounts.silence,

@@ -238,11 +238,79 @@ describe('JitterBuffer', () => {
     const calm = new JitterBuffer({ depthMs: 60, adaptive: true });
     for (let i = 0; i < 50; i++) calm.push(pkt(i), i * 20);
     for (let i = 0; i < 60; i++) calm.pop(60 + i * 20);
-    expect(calm.depthMs).toBe(20);
-    // A LAN's millisecond of jitter still fits in one frame of depth (a packet may be ~20 ms late)
+    expect(calm.depthMs).toBe(10); // the floor: no jitter measured
+    // A LAN's millisecond of jitter: 3x jitter + 5 ms of slack, not rounded up to a whole frame
     const lan = new JitterBuffer({ depthMs: 40, adaptive: true });
     for (let i = 0; i < 50; i++) lan.push(pkt(i), i * 20 + (i % 3) * 1.5);
     for (let i = 0; i < 60; i++) lan.pop(40 + i * 20);
-    expect(lan.depthMs).toBe(20);
+    expect(lan.depthMs).toBeGreaterThanOrEqual(10);
+    expect(lan.depthMs).toBeLessThan(20);
+  });
+
+  it('adaptive: with the small depth a jittery talk-spurt loses nothing, and playout starts depth..depth+20 ms after the first packet', () => {
+    const jb = new JitterBuffer({ depthMs: 40, adaptive: true });
+    // Spurt 1 teaches the buffer ~1 ms of jitter.
+    for (let i = 0; i < 50; i++) jb.push(pkt(i), 3 + i * 20 + (i % 3) * 1.5);
+    for (let i = 0; i < 60; i++) jb.pop(40 + i * 20);
+    const depth = jb.depthMs;
+    expect(depth).toBeLessThan(20);
+    // Spurt 2, at a phase 7 ms after the ticks, with up to +-2 ms of wobble: all played, none late.
+    const t0 = 2000;
+    const arrivals: number[] = [];
+    for (let i = 0; i < 50; i++) arrivals.push(t0 + 7 + i * 20 + ((i * 7) % 5) - 2);
+    let started = -1;
+    let next = 0;
+    const played: number[] = [];
+    for (let tick = t0; tick < t0 + 1200; tick += 20) {
+      while (next < arrivals.length && arrivals[next] <= tick) jb.push(pkt(100 + next), arrivals[next++]);
+      const f = jb.pop(tick);
+      if (f.kind === 'audio') {
+        if (started < 0) started = tick;
+        played.push(f.seq!);
+      }
+    }
+    expect(played).toEqual(Array.from({ length: 50 }, (_, i) => 100 + i));
+    expect(jb.counters.late).toBe(0);
+    expect(started - arrivals[0]).toBeGreaterThanOrEqual(depth);
+    expect(started - arrivals[0]).toBeLessThan(depth + 20);
+  });
+
+  it('adaptive: a stream that never pauses is brought down to the adaptive depth by dropping quiet frames only', () => {
+    const jb = new JitterBuffer({ depthMs: 60, adaptive: true });
+    const loud = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0x10) });
+    const quiet = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0xff) });
+    // 1 s of speech, 2 s of line silence, 1 s of speech: continuous RTP, arriving 3 ms after each tick.
+    const kinds = Array.from({ length: 200 }, (_, i) => (i < 50 || i >= 150 ? 'loud' : 'quiet'));
+    let next = 0;
+    const played: Array<{ seq: number; delay: number; loud: boolean }> = [];
+    for (let tick = 0; tick < 4400; tick += 20) {
+      while (next < kinds.length && 3 + next * 20 <= tick) {
+        jb.push(kinds[next] === 'loud' ? loud(next) : quiet(next), 3 + next * 20);
+        next++;
+      }
+      const f = jb.pop(tick);
+      if (f.kind === 'audio') played.push({ seq: f.seq!, delay: tick - (3 + f.seq! * 20), loud: f.payload[0] === 0x10 });
+    }
+    // Every loud frame played, in order; only quiet ones were dropped; nothing lost or late.
+    expect(played.filter((p) => p.loud).map((p) => p.seq)).toEqual(kinds.flatMap((k, i) => (k === 'loud' ? [i] : [])));
+    expect(jb.counters).toMatchObject({ lost: 0, late: 0 });
+    expect(jb.counters.skipped).toBeGreaterThan(0);
+    expect(played.length + jb.counters.skipped).toBe(200);
+    // The first speech carries the initial 60 ms; after the silence the delay is the adaptive one.
+    expect(played[0].delay).toBeGreaterThanOrEqual(60);
+    const second = played.find((p) => p.seq === 150)!;
+    expect(second.delay).toBeLessThan(20);
+    expect(second.delay).toBeGreaterThanOrEqual(10);
+  });
+
+  it('a fixed-depth buffer never drops frames to shrink', () => {
+    const jb = new JitterBuffer({ depthMs: 60 });
+    let audio = 0;
+    for (let t = 0, i = 0; t < 2200; t += 20) {
+      for (; i < 100 && i * 20 <= t; i++) jb.push({ ...pkt(i), payload: new Uint8Array(160).fill(0xff) }, i * 20);
+      if (jb.pop(t).kind === 'audio') audio++;
+    }
+    expect(audio).toBe(100);
+    expect(jb.counters.skipped).toBe(0);
   });
 });
