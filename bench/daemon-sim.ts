@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   let tickerAtWindow = { ...ticker.counters };
   let calls = 0;
   let measuring = false;
+  let tickInStart = 0;
   let lastTickStart = 0;
   let lastTickEnd = 0;
   const sendJitter = new Histogram(0.01, 200);
@@ -94,13 +95,16 @@ async function main(): Promise<void> {
           calls = msg.calls;
           rssBaseline = rssMiB();
           const pool = new PortPool(msg.portMin, msg.portMax);
-          // Send-time probes around every call's tick work: the first and the last call of a tick
+          // Send-time probes around the calls' outbound phase: the first and the last call of a tick
           // send within [tickStart, tickEnd], so these bound each call's outbound interval at the socket.
+          ticker.add(() => {
+            tickInStart = performance.now();
+          });
           ticker.add(() => {
             const now = performance.now();
             if (measuring && lastTickStart > 0) sendJitter.add(Math.abs(now - lastTickStart - 20));
             lastTickStart = now;
-          });
+          }, 'outbound');
           for (let i = 0; i < msg.calls; i++) {
             const call = new Call(`bench-${i}`, { pbx: 'sim', fields: {} }, {
               agent: cfg.agent,
@@ -126,15 +130,23 @@ async function main(): Promise<void> {
             const now = performance.now();
             if (measuring && lastTickEnd > 0) sendJitter.add(Math.abs(now - lastTickEnd - 20));
             lastTickEnd = now;
-            if (measuring) tickWork.add(now - lastTickStart);
-          });
+            // a tick's whole media work: every call's inbound frame, the promise jobs, every send
+            if (measuring) tickWork.add(now - tickInStart);
+          }, 'outbound');
           rssSetup = rssMiB();
           // Media runs from before the first caller packet: the jitter buffers are drained from the
           // start instead of filling up (and overflowing) while the calls are being started.
           ticker.start();
           send({ type: 'ready', ports: live.map((l) => l.media.localPort), rssSetupMiB: rssSetup });
         } else if (msg.type === 'start') {
-          await Promise.all(live.map((l) => l.call.start()));
+          // Calls are answered over time, not all in one instant: a dialer ramps up. 25 calls every
+          // 50 ms (1,000 calls in 2 s) keeps the start-up work from stalling the running calls.
+          const starting: Promise<void>[] = [];
+          for (let i = 0; i < live.length; i += 25) {
+            for (const l of live.slice(i, i + 25)) starting.push(l.call.start());
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          await Promise.all(starting);
         } else if (msg.type === 'measure') {
           windowStart = performance.now();
           cpuStart = process.cpuUsage();

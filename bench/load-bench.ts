@@ -61,6 +61,8 @@ export interface StepResult {
   internalLoss: number | null;
   socketLoss: number | null;
   jitterBufferLoss: number | null;
+  /** Jitter-buffer drops over the whole step, warm-up and call start-up included. */
+  jitterBufferLossWholeStep: number | null;
   turnLatencyP50Ms: number | null;
   turnLatencyP95Ms: number | null;
   addedLatencyP50Ms: number | null;
@@ -160,8 +162,12 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
   const sent = c.sentTotal;
   const socketDrops = Math.max(0, sent - (m.total_packetsIn ?? 0));
   // every packet the callers send is valid PCMU: whatever reached the socket and was not played was lost inside
+  // Dropped by the jitter buffer inside the measured window (late, or overflow after a stall), like
+  // every other figure here; the whole step (warm-up and call start-up included) is kept beside it.
   // Quiet frames the adaptive buffer dropped on purpose to shrink its delay are not loss.
-  const jbDrops = Math.max(0, (m.total_packetsIn ?? 0) - (m.total_framesAudio ?? 0) - (m.total_skippedQuiet ?? 0));
+  const jbDrops = (m.late ?? 0) + (m.overflow ?? 0);
+  const sentWindow = c.sent;
+  const jbDropsWholeStep = Math.max(0, (m.total_packetsIn ?? 0) - (m.total_framesAudio ?? 0) - (m.total_skippedQuiet ?? 0));
   const turnP50 = percentile(c.turnLatencyMs, 50);
   const turnP95 = percentile(c.turnLatencyMs, 95);
   const cpuMs = d.cpuUserMs + d.cpuSystemMs;
@@ -182,9 +188,10 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
     tickWorkP99Ms: round(work.p99, 2),
     intervalP50Ms: round(interval.p50, 2),
     intervalP99Ms: round(interval.p99, 2),
-    internalLoss: sent > 0 ? round((socketDrops + jbDrops) / sent, 6) : null,
+    internalLoss: sent > 0 && sentWindow > 0 ? round(socketDrops / sent + jbDrops / sentWindow, 6) : null,
     socketLoss: sent > 0 ? round(socketDrops / sent, 6) : null,
-    jitterBufferLoss: sent > 0 ? round(jbDrops / sent, 6) : null,
+    jitterBufferLoss: sentWindow > 0 ? round(jbDrops / sentWindow, 6) : null,
+    jitterBufferLossWholeStep: sent > 0 ? round(jbDropsWholeStep / sent, 6) : null,
     turnLatencyP50Ms: round(turnP50, 1),
     turnLatencyP95Ms: round(turnP95, 1),
     addedLatencyP50Ms: turnP50 === null ? null : round(turnP50 - designedWaitMs, 1),
@@ -219,7 +226,7 @@ function failedStep(n: number, err: unknown): StepResult {
     calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
     jitterP99Ms: nul, jitterMaxMs: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
     tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
-    jitterBufferLoss: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul,
+    jitterBufferLoss: nul, jitterBufferLossWholeStep: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul,
     bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,
     eventLoopP99Ms: nul, eventLoopMaxMs: nul, gcPauseMaxMs: nul, gcPauseShare: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
     tickerSkippedTicks: 0, callInternalTurnLatencyP50Ms: nul, callInternalBargeInP95Ms: nul, vad: 'n/a', endReasons: {},

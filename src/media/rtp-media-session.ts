@@ -2,9 +2,10 @@
  * The Asterisk media path of one call: an RtpEndpoint (socket), a JitterBuffer and DtmfReceiver
  * inbound, a Pacer outbound, G.711 in between, all driven by the shared Ticker.
  *
- * Every tick: one frame out of the jitter buffer (audio, concealed or silence: the agent needs a
- * steady 20 ms stream) -> decode -> call.pushInbound; then call.pullOutbound -> encode ->
- * pacer.tick (null = silence, nothing sent, timestamp still advances).
+ * Every tick, inbound phase: one frame out of the jitter buffer (audio, concealed or silence: the
+ * agent needs a steady 20 ms stream) -> decode -> call.pushInbound. Outbound phase (after the
+ * promise jobs that frame started, see Ticker): call.pullOutbound -> encode -> pacer.tick (null =
+ * silence, nothing sent, timestamp still advances).
  *
  * Buffers are per session and reused every tick: the Pcm passed to pushInbound and its
  * EncodedFrame payload are only valid during that call (copy to keep them).
@@ -87,7 +88,7 @@ export class RtpMediaSession {
   private readonly silence: number;
   private readonly frameCounts = { audio: 0, concealed: 0, silence: 0 };
   private callErrors = 0;
-  private unsubscribe: (() => void) | null = null;
+  private unsubscribe: Array<() => void> = [];
   private closing: Promise<void> | null = null;
 
   static async open(opts: RtpMediaSessionOptions): Promise<RtpMediaSession> {
@@ -141,7 +142,7 @@ export class RtpMediaSession {
     if (remote) this.endpoint.setRemote(remote);
     this.call = call;
     call.on('ended', this.onEnded);
-    this.unsubscribe = this.ticker.add(this.onTick);
+    this.unsubscribe = [this.ticker.add(this.onInbound, 'inbound'), this.ticker.add(this.onOutbound, 'outbound')];
   }
 
   get localAddress(): string {
@@ -197,8 +198,8 @@ export class RtpMediaSession {
   /** Stop ticking, close the socket, release the port. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
     this.call?.off('ended', this.onEnded);
     this.closing = this.endpoint.close();
     return this.closing;
@@ -224,8 +225,8 @@ export class RtpMediaSession {
     void this.close();
   };
 
-  // One closure per session, registered once with the shared ticker.
-  private readonly onTick = (_tick: number, nowMs: number): void => {
+  // One closure per phase and session, registered once with the shared ticker.
+  private readonly onInbound = (_tick: number, nowMs: number): void => {
     const call = this.call;
     if (this.closing || call === null) return;
     const frame = this.jb.pop(nowMs);
@@ -237,6 +238,11 @@ export class RtpMediaSession {
     } catch (err) {
       this.callFailed(err);
     }
+  };
+
+  private readonly onOutbound = (): void => {
+    const call = this.call;
+    if (this.closing || call === null) return;
     let out: Int16Array | null = null;
     try {
       out = call.pullOutbound();

@@ -5,6 +5,13 @@
  * the event loop stalls, the missed ticks run back to back on wake-up (bounded: beyond
  * maxCatchUpTicks the oldest are skipped, since audio that late is useless), so each call still
  * sends and plays the right number of frames.
+ *
+ * Two phases per tick. 'inbound' subscribers run on the timer; 'outbound' subscribers run in the
+ * same macrotask, after every promise job the inbound phase started has run (a nextTick queued
+ * from a microtask runs once V8 has drained the microtask queue). A turn that ends on this tick's
+ * inbound frame starts its reply in promise jobs (brain, TTS); with cached or zero-latency
+ * providers the first reply frame is ready for this tick's send, not the next one 20 ms later.
+ * Every tick has the same shape, so send times stay on the grid.
  */
 import pino from 'pino';
 import { FRAME_MS } from './audio-frame.ts';
@@ -12,6 +19,8 @@ import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 /** `tick` counts from 1; `nowMs` is the tick's nominal (drift-free) time on the clock, not the wake-up time. */
 export type TickFn = (tick: number, nowMs: number) => void;
+
+export type TickPhase = 'inbound' | 'outbound';
 
 export interface TickerOptions {
   readonly periodMs?: number;
@@ -43,6 +52,10 @@ export class Ticker {
   // Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a tick iterates a stable
   // snapshot even when a subscriber unsubscribes itself or another one mid-tick.
   private subscribers: readonly TickFn[] = [];
+  private outSubscribers: readonly TickFn[] = [];
+  /** Ticks whose outbound phase is due once the promise jobs have run: [tick, nominal, ...]. */
+  private pendingOut: number[] = [];
+  private outScheduled = false;
   private startMs = 0;
   private tickNo = 0;
   private timer: TimerHandle | null = null;
@@ -56,23 +69,26 @@ export class Ticker {
     this.log = opts.logger ?? pino({ level: 'silent' });
   }
 
+  /** Subscribers of both phases. */
   get size(): number {
-    return this.subscribers.length;
+    return this.subscribers.length + this.outSubscribers.length;
   }
 
   get isRunning(): boolean {
     return this.running;
   }
 
-  /** Subscribe; returns the unsubscribe function (idempotent). */
-  add(fn: TickFn): () => void {
-    this.subscribers = [...this.subscribers, fn];
+  /** Subscribe to a phase (inbound by default); returns the unsubscribe function (idempotent). */
+  add(fn: TickFn, phase: TickPhase = 'inbound'): () => void {
+    const key = phase === 'inbound' ? 'subscribers' : 'outSubscribers';
+    this[key] = [...this[key], fn];
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
-      const i = this.subscribers.indexOf(fn);
-      if (i >= 0) this.subscribers = [...this.subscribers.slice(0, i), ...this.subscribers.slice(i + 1)];
+      const list = this[key];
+      const i = list.indexOf(fn);
+      if (i >= 0) this[key] = [...list.slice(0, i), ...list.slice(i + 1)];
     };
   }
 
@@ -86,6 +102,7 @@ export class Ticker {
 
   stop(): void {
     this.running = false;
+    this.pendingOut = [];
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
   }
@@ -111,13 +128,28 @@ export class Ticker {
       const nominal = this.startMs + n * this.periodMs;
       if (now - nominal >= this.periodMs) this.counters.lateTicks++;
       this.counters.ticks++;
-      this.fire(n, nominal);
+      this.fire(this.subscribers, n, nominal);
+      if (this.outSubscribers.length > 0) this.pendingOut.push(n, nominal);
+    }
+    if (this.pendingOut.length > 0 && !this.outScheduled) {
+      this.outScheduled = true;
+      queueMicrotask(this.afterPromiseJobs);
     }
     if (this.running) this.schedule();
   }
 
-  private fire(n: number, nominal: number): void {
-    const subs = this.subscribers;
+  private readonly afterPromiseJobs = (): void => {
+    process.nextTick(this.runOutbound);
+  };
+
+  private readonly runOutbound = (): void => {
+    this.outScheduled = false;
+    const due = this.pendingOut;
+    this.pendingOut = [];
+    for (let i = 0; i < due.length && this.running; i += 2) this.fire(this.outSubscribers, due[i], due[i + 1]);
+  };
+
+  private fire(subs: readonly TickFn[], n: number, nominal: number): void {
     for (let i = 0; i < subs.length; i++) {
       try {
         subs[i](n, nominal);

@@ -136,4 +136,42 @@ describe('Ticker', () => {
     clock.advance(20);
     expect(ticks).toEqual([1, 2, 1]);
   });
+
+  it('outbound phase: same tick, after every promise job the inbound phase started (chains included)', async () => {
+    const clock = new ManualClock(0);
+    const t = new Ticker(clock);
+    const log: string[] = [];
+    t.add((n) => {
+      log.push(`in${n}`);
+      // a zero-latency brain + TTS: a chain of promise jobs started by the inbound frame
+      void (async () => {
+        for (let k = 0; k < 20; k++) await Promise.resolve();
+        log.push(`ready${n}`);
+      })();
+    });
+    t.add((n) => log.push(`out${n}`), 'outbound');
+    expect(t.size).toBe(2);
+    t.start();
+    clock.advance(20);
+    expect(log).toEqual(['in1']); // nothing outbound before the promise jobs ran
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['in1', 'ready1', 'out1']);
+  });
+
+  it('outbound phase after a stall: every missed tick gets its outbound turn, in order; stop() drops pending ones', async () => {
+    const inner = new ManualClock(0);
+    const t = new Ticker(new LateClock(inner, 40)); // every timer wakes 40 ms late
+    const log: string[] = [];
+    t.add((n) => log.push(`in${n}`));
+    t.add((n, now) => log.push(`out${n}@${now}`), 'outbound');
+    t.start();
+    inner.advance(60);
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['in1', 'in2', 'in3', 'out1@20', 'out2@40', 'out3@60']);
+    log.length = 0;
+    inner.advance(60);
+    t.stop();
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['in4', 'in5', 'in6']);
+  });
 });
