@@ -14,6 +14,15 @@ import { forkTs, nextMessage, reap, sleep } from './children.ts';
 import type { CallerResult, DaemonResult, FromCaller, FromDaemon } from './protocol.ts';
 import { Histogram, percentile, round } from './stats.ts';
 import { renderChart } from './svg.ts';
+import { measureUdpFloor, type UdpFloorResult } from './udp-floor.ts';
+
+export function formatUdpFloor(f: UdpFloorResult): string {
+  return [
+    `  ${f.sockets} calls' datagrams alone (${f.datagramsPerSecond}/s each way): daemon-side ${f.sideCpuPct[0]} % + caller-side ${f.sideCpuPct[1]} % of a core`,
+    `  = ${f.coresPer1000Calls} cores per 1,000 calls before any media work; ${f.usPerDatagram} µs CPU per datagram (send + receive), ${(f.delivered * 100).toFixed(2)} % delivered`,
+    `  bare 20 ms tick wake-up jitter p99: ${f.tickWakeP99Ms.join(' / ')} ms; event-loop p99 ${f.eventLoopP99Ms.join(' / ')} ms`,
+  ].join('\n');
+}
 
 export interface BenchOptions {
   steps: number[];
@@ -25,6 +34,8 @@ export interface BenchOptions {
   portMax: number;
   seed: number;
   profile: boolean;
+  /** Measure the UDP floor (udp-floor.ts) with this many socket pairs first; 0 = skip. */
+  floorSockets: number;
   log: (line: string) => void;
 }
 
@@ -301,14 +312,24 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
   );
 }
 
-export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[] }> {
+export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null }> {
   const machine = { ...machineInfo(), config: benchConfigSummary(), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
   const steps: StepResult[] = [];
+  let udpFloor: UdpFloorResult | null = null;
   const save = (): void => {
     mkdirSync(dirname(o.out), { recursive: true });
-    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, steps }, null, 2) + '\n');
+    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, udpFloor, steps }, null, 2) + '\n');
     writeFileSync(o.svg, chart(machine, steps));
   };
+  if (o.floorSockets > 0) {
+    o.log(`UDP floor: ${o.floorSockets} socket pairs exchanging 50 datagrams/s each way, no media work...`);
+    try {
+      udpFloor = await measureUdpFloor({ sockets: o.floorSockets, seconds: Math.min(10, o.durationS) });
+      o.log(formatUdpFloor(udpFloor));
+    } catch (err) {
+      o.log(`UDP floor not measured: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
   for (const n of o.steps) {
     o.log(`step: ${n} calls (${o.warmupS}s warm-up + ${o.durationS}s measured)...`);
     let r: StepResult;
@@ -342,5 +363,5 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
     }
   }
   save();
-  return { machine, steps };
+  return { machine, steps, udpFloor };
 }

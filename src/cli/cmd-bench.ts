@@ -1,6 +1,7 @@
 /**
  * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --fuzz-events
- * [--count N --seed S --max-seconds T] / --soak / --faults.
+ * [--count N --seed S --max-seconds T] / --soak / --faults / --floor [--calls N] (the UDP floor alone;
+ * the load benchmark measures it first unless --no-floor).
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
  */
 import { resolve } from 'node:path';
@@ -65,6 +66,13 @@ export async function run(args: ParsedArgs): Promise<number> {
     log(formatSoakReport(r));
     return r.ok ? 0 : 1;
   }
+  if (args.flags.floor) {
+    const { measureUdpFloor } = await import('../../bench/udp-floor.ts');
+    const { formatUdpFloor } = await import('../../bench/load-bench.ts');
+    const sockets = flagNumber(args, 'calls') ?? 1000;
+    log(formatUdpFloor(await measureUdpFloor({ sockets, seconds: flagNumber(args, 'duration') ?? 10 })));
+    return 0;
+  }
   const { runLoadBench, formatTable } = await import('../../bench/load-bench.ts');
   const out = resolve(flagString(args, 'out') ?? 'bench/results.json');
   const svg = out.replace(/\.json$/, '') + '.svg';
@@ -78,6 +86,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     portMax: flagNumber(args, 'port-max') ?? 49999,
     seed,
     profile: Boolean(args.flags.profile),
+    floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...parseSteps(flagString(args, 'steps')))),
     log,
   });
   log('');

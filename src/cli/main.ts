@@ -15,6 +15,8 @@ commands:
   calls [--limit N] [--config FILE]      list recent calls
   call ID [--config FILE]                print one call's transcript with latencies
   bench [--steps 50,200,...] [--out F]   load benchmark (N concurrent simulated calls)
+  bench --floor [--calls N]              what moving N calls' datagrams alone costs on this box
+  bench --fuzz | --fuzz-events | --soak | --faults   reliability runs (see bench/RESULTS.md)
 `;
 
 type Handler = (args: ParsedArgs) => Promise<number>;

@@ -1,0 +1,36 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runLoadBench } from '../../bench/load-bench.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'ai-bridge-bench-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('npm run bench (one small step)', () => {
+  it('runs real calls over loopback and writes the JSON the issue asks for, with the UDP floor and a chart', async () => {
+    const out = join(dir, 'results.json');
+    const lines: string[] = [];
+    const r = await runLoadBench({
+      steps: [10], durationS: 10, warmupS: 4, out, svg: join(dir, 'results.svg'),
+      portMin: 44000, portMax: 44399, seed: 7, profile: false, floorSockets: 10, log: (l) => lines.push(l),
+    });
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    expect(Object.keys(json)).toEqual(expect.arrayContaining(['machine', 'targets', 'udpFloor', 'steps']));
+    const s = json.steps[0];
+    for (const k of ['calls', 'cpuPerCallPct', 'rssPerCallMiB', 'jitterP50Ms', 'jitterP99Ms', 'internalLoss', 'addedLatencyP50Ms', 'bargeInP95Ms', 'eventLoopP99Ms']) {
+      expect(s[k], `${k}\n${lines.join('\n')}`).not.toBeNull();
+    }
+    expect(s.error, lines.join('\n')).toBeUndefined();
+    expect(s.calls).toBe(10);
+    expect(s.turns).toBeGreaterThan(0); // callers spoke and got replies in the window
+    // a reply comes after the configured silence wait (450 ms), and not seconds later
+    expect(s.turnLatencyP50Ms).toBeGreaterThan(450);
+    expect(s.turnLatencyP50Ms).toBeLessThan(1500);
+    expect(s.internalLoss).toBeLessThan(0.01);
+    expect(r.udpFloor?.sockets).toBe(10);
+    expect(r.udpFloor!.delivered).toBeGreaterThan(0.95);
+    expect(r.udpFloor!.usPerDatagram).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'results.svg'), 'utf8')).toMatch(/<svg[^>]*>[\s\S]*<\/svg>\s*$/);
+  }, 90_000);
+});
