@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   const tts = new InstantTts(audio.agentGreeting, audio.agentReply);
   const greetingCache = new AudioCache();
   const createVad = await vadFactory(cfg);
-  const ticker = new Ticker(systemClock);
+  const ticker = new Ticker(systemClock, { leadMs: cfg.media.tickLeadMs });
   const loop = monitorEventLoopDelay({ resolution: 1 });
   const live: Live[] = [];
   const endReasons: Record<string, number> = {};

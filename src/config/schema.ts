@@ -32,11 +32,17 @@ export const mediaSchema = z
     /** Jitter-buffer depth (the starting depth when adaptive). */
     jitterBufferMs: z.number().int().min(20).max(500).default(40),
     /**
-     * Re-choose the depth at each talk-spurt from the measured jitter (3x jitter + 20 ms, between
-     * 20 ms and jitterBufferMs * 3): next to Asterisk on the same host or LAN it settles at 20 ms,
-     * which is what keeps barge-in fast; a jittery link grows it.
+     * Re-choose the depth from the measured jitter (3x jitter + 5 ms, between 10 ms and
+     * jitterBufferMs * 3) at each talk-spurt, and shrink a never-pausing stream to it by dropping
+     * quiet frames: next to Asterisk on the same host or LAN it settles at 10-15 ms, which is what
+     * keeps barge-in and turn-taking fast; a jittery link grows it.
      */
     jitterAdaptive: z.boolean().default(true),
+    /**
+     * The media tick wakes this many ms early and waits out the rest precisely, so reading
+     * datagrams at the due instant does not delay every call's send (0 = plain timer).
+     */
+    tickLeadMs: z.number().min(0).max(8).default(3),
     vad: vadSchema,
   })
   .strict()

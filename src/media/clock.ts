@@ -7,6 +7,11 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * Block until `at` (at most a few ms: the caller woke early on purpose). A timer wakes whenever
+   * the event loop gets to it; this lands on the instant. Optional: a manual clock has no waiting.
+   */
+  waitUntil?(at: number): void;
 }
 
 /** Opaque: only the clock that made it can clear it. */
@@ -14,8 +19,15 @@ export interface TimerHandle {
   readonly __timer: unknown;
 }
 
+// Atomics.wait on a private cell nobody notifies: a sleep with a sub-millisecond timeout (futex).
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
 export const systemClock: Clock = {
   now: () => performance.now(),
+  waitUntil(at) {
+    const ms = at - performance.now();
+    if (ms > 0) Atomics.wait(sleepCell, 0, 0, Math.min(ms, 20));
+  },
   setTimeout(fn, ms) {
     return { __timer: setTimeout(fn, ms) };
   },

@@ -29,6 +29,13 @@ export interface TickerOptions {
    * the Pacer's packet ring (16): that many packets may be in flight within one event-loop turn.
    */
   readonly maxCatchUpTicks?: number;
+  /**
+   * Wake this many ms before each tick and wait out the rest precisely (Clock.waitUntil): a timer
+   * fires only when the event loop gets to it, so datagrams being read at the due instant would
+   * otherwise delay every call's send by that long. 0 = plain timer. The wait blocks the loop for
+   * at most this long per tick; the kernel holds datagrams that arrive meanwhile.
+   */
+  readonly leadMs?: number;
   readonly logger?: pino.Logger;
 }
 
@@ -48,6 +55,7 @@ export class Ticker {
   /** The clock ticks are scheduled on; media code stamping arrivals must read the same one. */
   readonly clock: Clock;
   private readonly maxCatchUp: number;
+  private readonly leadMs: number;
   private readonly log: pino.Logger;
   // Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a tick iterates a stable
   // snapshot even when a subscriber unsubscribes itself or another one mid-tick.
@@ -66,6 +74,7 @@ export class Ticker {
     this.clock = clock;
     this.periodMs = opts.periodMs ?? FRAME_MS;
     this.maxCatchUp = Math.max(1, opts.maxCatchUpTicks ?? 10);
+    this.leadMs = clock.waitUntil ? Math.max(0, Math.min(opts.leadMs ?? 0, this.periodMs / 2)) : 0;
     this.log = opts.logger ?? pino({ level: 'silent' });
   }
 
@@ -109,12 +118,13 @@ export class Ticker {
 
   private schedule(): void {
     const due = this.startMs + (this.tickNo + 1) * this.periodMs;
-    this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, due - this.clock.now()));
+    this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, due - this.leadMs - this.clock.now()));
   }
 
   private run(): void {
     this.timer = null;
     if (!this.running) return;
+    if (this.leadMs > 0) this.clock.waitUntil!(this.startMs + (this.tickNo + 1) * this.periodMs);
     const now = this.clock.now();
     const dueTicks = Math.floor((now - this.startMs) / this.periodMs);
     if (dueTicks - this.tickNo > this.maxCatchUp) {

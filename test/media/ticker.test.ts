@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, type Clock, type TimerHandle } from '../../src/media/clock.ts';
+import { ManualClock, systemClock, type Clock, type TimerHandle } from '../../src/media/clock.ts';
 import { Ticker } from '../../src/media/ticker.ts';
 
 /** A ManualClock whose timers fire `lateMs` after they were due (a busy event loop). */
@@ -173,5 +173,46 @@ describe('Ticker', () => {
     t.stop();
     await new Promise((r) => setImmediate(r));
     expect(log).toEqual(['in4', 'in5', 'in6']);
+  });
+
+  it('leadMs: the timer is set early and the tick waits out the rest, then runs at the nominal time', () => {
+    class WaitingClock extends ManualClock {
+      readonly waits: number[] = [];
+      waitUntil(at: number): void {
+        this.waits.push(at);
+        if (at > this.now()) this.advance(at - this.now());
+      }
+    }
+    const clock = new WaitingClock(0);
+    const t = new Ticker(clock, { leadMs: 3 });
+    const ticks: Array<[number, number]> = [];
+    t.add((n, nominal) => ticks.push([n, clock.now() - nominal]));
+    t.start();
+    clock.advance(16);
+    expect(ticks).toEqual([]);
+    clock.advance(1); // 17 = 20 - lead: the timer fires, waits until 20, ticks on time
+    expect(clock.waits).toEqual([20]);
+    expect(ticks).toEqual([[1, 0]]);
+    clock.advance(20);
+    expect(clock.waits).toEqual([20, 40]);
+    expect(ticks).toEqual([[1, 0], [2, 0]]);
+    // a clock without waitUntil (a plain ManualClock) ignores the lead
+    const plain = new ManualClock(0);
+    const p = new Ticker(plain, { leadMs: 3 });
+    let n = 0;
+    p.add(() => n++);
+    p.start();
+    plain.advance(17);
+    expect(n).toBe(0);
+    plain.advance(3);
+    expect(n).toBe(1);
+  });
+
+  it('systemClock.waitUntil does not return before the instant asked for', () => {
+    for (const ms of [0.3, 1, 2.5]) {
+      const at = performance.now() + ms;
+      systemClock.waitUntil!(at);
+      expect(performance.now()).toBeGreaterThanOrEqual(at - 0.01);
+    }
   });
 });
