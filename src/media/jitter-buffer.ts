@@ -23,6 +23,8 @@ import type { RtpPacket } from './rtp-packet.ts';
 
 /** Adaptive mode never holds a talk-spurt for less than this (see adaptDepth). */
 const MIN_ADAPTIVE_DEPTH_MS = 10;
+/** Per packet: the recent-peak delay estimate halves in ~700 packets. */
+const PEAK_DECAY = 0.999;
 /** A frame below -50 dBFS (line noise, digital silence) may be dropped to shrink the delay. */
 const QUIET_ENERGY = FRAME_SAMPLES * (32768 * 10 ** (-50 / 20)) ** 2;
 
@@ -139,6 +141,7 @@ export class JitterBuffer {
   private haveLastGood = false;
   // RFC 3550 A.8 interarrival jitter, in ms.
   private jitterMs = 0;
+  private peakDevMs = 0;
   private lastTransit = 0;
   private haveTransit = false;
 
@@ -414,6 +417,9 @@ export class JitterBuffer {
       if (d > 2 ** 31 / 8) d -= 2 ** 32 / 8;
       else if (d < -(2 ** 31) / 8) d += 2 ** 32 / 8;
       this.jitterMs += (Math.abs(d) - this.jitterMs) / 16;
+      // The mean hides the rare long delay (a sender's GC pause, a busy host) that makes a packet
+      // late: keep the largest recent one too, forgotten slowly (half-life ~700 packets, ~14 s).
+      this.peakDevMs = Math.max(Math.abs(d), this.peakDevMs * PEAK_DECAY);
     }
     this.lastTransit = transit;
     this.haveTransit = true;
@@ -447,12 +453,14 @@ export class JitterBuffer {
   }
 
   private adaptiveDepth(): number {
-    return Math.min(this.baseDepthMs * 3, Math.max(MIN_ADAPTIVE_DEPTH_MS, Math.ceil(3 * this.jitterMs + 5)));
+    const want = Math.max(MIN_ADAPTIVE_DEPTH_MS, Math.ceil(3 * this.jitterMs + 5), Math.ceil(this.peakDevMs + 2));
+    return Math.min(this.baseDepthMs * 3, want);
   }
 
   private adaptDepth(): void {
     // The depth is slack between a packet's arrival and the tick that plays it: 3x the jitter plus
-    // 5 ms covers the sender's and the network's wobble. It is not rounded up to whole frames: the
+    // 5 ms covers the sender's and the network's wobble, and the recent peak delay plus 2 ms its
+    // rare long stalls. It is not rounded up to whole frames: the
     // talk-spurt starts on the first tick at least that long after its first packet, so the delay
     // is depth + 0..20 ms (the tick phase). Rounding to 20 ms would add ~15 ms on a quiet link for
     // nothing; the 10 ms floor keeps a margin for a delay spike the running mean has not seen.

@@ -313,4 +313,28 @@ describe('JitterBuffer', () => {
     expect(audio).toBe(100);
     expect(jb.counters.skipped).toBe(0);
   });
+
+  it('adaptive: a sender that stalls now and then (rare 12 ms delays) gets enough slack that nothing is late', () => {
+    const jb = new JitterBuffer({ depthMs: 40, adaptive: true });
+    // one packet in 50 is 12 ms late: the mean jitter stays small, the peak does not
+    const arrival = (i: number) => 3 + i * 20 + (i % 50 === 25 ? 12 : 0);
+    let next = 0;
+    for (let tick = 0; next < 400; tick += 20) {
+      while (next < 400 && arrival(next) <= tick) jb.push(pkt(next), arrival(next++));
+      jb.pop(tick);
+      if (next === 200 && jb.counters.late === 0) break;
+    }
+    expect(jb.jitter).toBeLessThan(3);
+    const before = jb.counters.late;
+    // a pause, then the same sender again: the new talk-spurt starts with the peak-aware depth
+    for (let tick = 8020; tick < 8200; tick += 20) jb.pop(tick);
+    expect(jb.depthMs).toBeGreaterThanOrEqual(14);
+    const t0 = 9000;
+    let k = 0;
+    for (let tick = t0; tick < t0 + 3000; tick += 20) {
+      while (k < 120 && t0 + arrival(k) <= tick) jb.push(pkt(1000 + k), t0 + arrival(k++));
+      jb.pop(tick);
+    }
+    expect(jb.counters.late - before).toBe(0);
+  });
 });
