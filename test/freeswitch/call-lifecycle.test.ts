@@ -72,6 +72,25 @@ for (const playback of ['unicast', 'stream-audio'] as const) {
       expect(agent.endReason).toBe('transferred');
     });
 
+    it('caller hangs up while the transfer is in flight: ends as caller-hangup, nothing killed or transferred', async () => {
+      h = await makeHarness({ playback });
+      const ch = h.fs.placeCall();
+      await waitFor(() => h!.factory.get(ch.uuid)?.started === true, 'agent started');
+      const agent = h.factory.get(ch.uuid)!;
+      h.fs.beforeApi = (cmd) => {
+        if (cmd === 'uuid_setvar') {
+          h!.fs.beforeApi = null;
+          ch.hangup('NORMAL_CLEARING'); // the caller drops as the transfer's first command arrives
+        }
+      };
+      agent.act({ type: 'transfer', target: 'sales', summary: 'x' });
+      await waitFor(() => h!.adapter.counters().activeCalls === 0, 'call released');
+      expect(agent.endReason).toBe('caller-hangup');
+      expect(h.adapter.counters().transfersAbandoned).toBe(1);
+      expect(ch.transferredTo).toBeNull();
+      expect(h.fs.commands.some((c) => c.startsWith('api uuid_kill'))).toBe(false);
+    });
+
     it('an unknown transfer target is refused: the call ends as an error and the caller is hung up', async () => {
       h = await makeHarness({ playback });
       const ch = h.fs.placeCall();

@@ -349,7 +349,11 @@ export class FakeFreeswitch {
     this.reply(c, '-ERR command not found');
   }
 
+  /** Called with each api command before FreeSWITCH acts on it (a test changes the world at that instant). */
+  beforeApi: ((cmd: string, args: string) => void) | null = null;
+
   private runApi(cmd: string, args: string): string {
+    this.beforeApi?.(cmd, args);
     const argv = args.split(' ');
     const uuid = argv[0] ?? '';
     const ch = this.channels.get(uuid);

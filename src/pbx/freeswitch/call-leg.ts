@@ -35,6 +35,8 @@ export class CallLeg {
   private channelGone = false;
   private transferred = false;
   private ended = false;
+  /** The agent asked for a transfer that is under way (uuid_setvar / uuid_transfer in flight or done). */
+  private transferring = false;
   private done = false;
   /** The agent's hangup/transfer in progress: the end of the call waits for it instead of killing. */
   private terminal: Promise<unknown> | null = null;
@@ -170,7 +172,10 @@ export class CallLeg {
     if (this.channelGone) return;
     this.channelGone = true;
     if (!this.ended) this.deps.counters.hangupsByCaller++;
-    this.session.end(this.transferred ? 'transferred' : 'caller-hangup', cause);
+    if (this.transferring && !this.transferred) {
+      this.deps.counters.transfersAbandoned++;
+      this.session.end('caller-hangup', `caller hung up during the transfer (${cause})`);
+    } else this.session.end(this.transferred ? 'transferred' : 'caller-hangup', cause);
     this.onSessionEnded();
   }
 
@@ -194,6 +199,7 @@ export class CallLeg {
         this.session.end('error', `transfer target ${action.target} not configured`);
         return;
       }
+      this.transferring = true;
       this.terminal = this.transferTo(action.target, action.summary);
     } else if (action.type === 'set_disposition') {
       void this.call(setVar(this.uuid, this.deps.config.dispositionVariable, action.status), 'uuid_setvar');

@@ -33,6 +33,8 @@ export interface FreeswitchCounters {
   breaks: number;
   transfers: number;
   transfersRejected: number;
+  /** The agent asked for a transfer and the caller hung up before FreeSWITCH took it. */
+  transfersAbandoned: number;
   hangupsByAgent: number;
   hangupsByCaller: number;
   dtmf: number;
@@ -59,6 +61,7 @@ export function newCounters(): FreeswitchCounters {
     breaks: 0,
     transfers: 0,
     transfersRejected: 0,
+    transfersAbandoned: 0,
     hangupsByAgent: 0,
     hangupsByCaller: 0,
     dtmf: 0,
