@@ -505,11 +505,13 @@ async function ariPhase(count: number, seconds: number, seed: number, nControls:
   const callerFrames = (seconds + 30) * 50;
   const open = async (): Promise<{ id: string; em: string; session: ToneSession }> => {
     // Fuzzed StasisStarts for channels Asterisk does not have occupy call slots while their set-up
-    // fails: a real call may find the adapter at maxCalls and be handed back. Place another.
+    // fails: a real call may find the adapter at maxCalls and be handed back. Place another. On a
+    // loaded box (another job on the same cores) that can happen several times in a row: be patient,
+    // within bounds (10 attempts of 4 s).
     let ch = r.fake.startCall({ callerName: 'fuzz', args: ['campaign=FUZZ'] });
-    for (let attempt = 1; !(await until(() => factory.byChannel(ch.id)?.started === true && r.fake.rtpFor(ch.id) !== undefined, 3000)); attempt++) {
+    for (let attempt = 1; !(await until(() => factory.byChannel(ch.id)?.started === true && r.fake.rtpFor(ch.id) !== undefined, 4000)); attempt++) {
       r.fake.hangup(ch.id);
-      if (attempt >= 5) throw new Error(`ARI call ${ch.id} did not come up in 5 attempts`);
+      if (attempt >= 10) throw new Error(`ARI call ${ch.id} did not come up in 10 attempts`);
       ch = r.fake.startCall({ callerName: 'fuzz', args: ['campaign=FUZZ'] });
     }
     const rtp = r.fake.rtpFor(ch.id)!;
