@@ -13,7 +13,8 @@ describe('npm run bench (one small step)', () => {
     const lines: string[] = [];
     const r = await runLoadBench({
       steps: [10], durationS: 10, warmupS: 4, out, svg: join(dir, 'results.svg'),
-      portMin: 44000, portMax: 44399, seed: 7, profile: false, floorSockets: 10, log: (l) => lines.push(l),
+      portMin: 65200, portMax: 65499, // clear of other tests' pools and of the ephemeral range
+      seed: 7, profile: false, floorSockets: 10, log: (l) => lines.push(l),
     });
     const json = JSON.parse(readFileSync(out, 'utf8'));
     expect(Object.keys(json)).toEqual(expect.arrayContaining(['machine', 'targets', 'udpFloor', 'steps']));

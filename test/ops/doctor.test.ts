@@ -229,7 +229,9 @@ describe('runDoctor', () => {
       asterisk: { url: ariUrl, username: 'ai-bridge', password: pw.ari, app: 'ai-agent' },
       freeswitch: { host: '127.0.0.1', port: eslPort, password: pw.esl },
       vicidial: { url: viciUrl, user: 'apiuser', pass: pw.vici },
-      media: { bindAddress: '127.0.0.1', rtpPortMin: 47000, rtpPortMax: 47099 },
+      // Above Linux's ephemeral range (32768-60999) and clear of other tests' pools: the RTP check binds
+      // sample ports of this range, and any socket another test opens on port 0 could hold one.
+      media: { bindAddress: '127.0.0.1', rtpPortMin: 65100, rtpPortMax: 65199 },
       records: { dir: join(tmp, 'records') },
       providers: { stt: [{ type: 'embedded' }], llm: [{ type: 'embedded' }], tts: [{ type: 'embedded' }] },
     });
