@@ -4,6 +4,9 @@
  */
 import type { CallAction, CallContext, EndReason } from './call-port.ts';
 
+/** endDetail of a call whose transfer the PBX never confirmed within agent.transferConfirmMs. */
+export const TRANSFER_UNCONFIRMED = 'transfer not confirmed by the PBX';
+
 export interface TranscriptEntry {
   role: 'caller' | 'agent';
   text: string;

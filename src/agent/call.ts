@@ -25,7 +25,7 @@ import type { EncodedFrame, SpeechToText, SttEvent, SttSession, TextToSpeech, Tt
 import type { AgentConfig, TransferTarget, VadConfig } from '../config/schema.ts';
 import type { Brain, BrainInput } from './brain/types.ts';
 import type { CallAction, CallContext, CallSession, CallSessionEvents, EndReason } from './call-port.ts';
-import type { CallRecord, TranscriptEntry, TurnTiming } from './call-record.ts';
+import { TRANSFER_UNCONFIRMED, type CallRecord, type TranscriptEntry, type TurnTiming } from './call-record.ts';
 import { AnsweringMachineDetector, type AmdDecision, type AmdReason } from './answering-machine.ts';
 import { AudioCache, sharedGreetingCache } from './audio-cache.ts';
 import { Reply, type Segment } from './reply.ts';
@@ -198,7 +198,7 @@ export class Call extends EventEmitter implements CallSession {
   pushInbound(frame: Pcm, encoded?: EncodedFrame): void {
     if (this.state === 'transferring') {
       // A PBX that never confirms must not keep the call (and its providers) forever.
-      if (this.now() - this.transferStartedMs >= this.deps.agent.transferConfirmMs) this.end('transferred', 'transfer not confirmed by the PBX');
+      if (this.now() - this.transferStartedMs >= this.deps.agent.transferConfirmMs) this.end('transferred', TRANSFER_UNCONFIRMED);
       return;
     }
     if (this.over || this.state === 'idle') return;

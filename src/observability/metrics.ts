@@ -4,7 +4,7 @@
  * BridgeMetrics; nothing here runs per RTP packet — adapters batch counters and report deltas.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CallRecord, TurnTiming } from '../agent/call-record.ts';
+import { TRANSFER_UNCONFIRMED, type CallRecord, type TurnTiming } from '../agent/call-record.ts';
 
 const PREFIX = 'ai_bridge_';
 /** Seconds; voice-agent latencies live between 50 ms and a few seconds. */
@@ -66,6 +66,7 @@ export class BridgeMetrics {
   private readonly providerErrors: Counter;
   private readonly providerFallbacks: Counter;
   private readonly pbxUp: Gauge;
+  private readonly transfers: Counter;
   private readonly recordErrors: Counter;
   private active = 0;
 
@@ -128,6 +129,12 @@ export class BridgeMetrics {
       labelNames: ['pbx'],
       registers,
     });
+    this.transfers = new Counter({
+      name: `${PREFIX}transfers_total`,
+      help: 'Transfers the agent asked for, by how they ended: completed, abandoned (caller hung up first), failed, unconfirmed (no word from the PBX)',
+      labelNames: ['outcome'],
+      registers,
+    });
     this.recordErrors = new Counter({
       name: `${PREFIX}record_write_errors_total`,
       help: 'Failed writes of call records or recordings',
@@ -148,6 +155,8 @@ export class BridgeMetrics {
     this.activeCalls.set(this.active);
     this.callsTotal.inc({ pbx: record.pbx, outcome: record.endReason ?? 'unknown' });
     this.callsByDisposition.inc({ disposition: record.disposition ?? 'none' });
+    const outcome = transferOutcome(record);
+    if (outcome) this.transfers.inc({ outcome });
     if (opts.observeTurns ?? true) for (const t of record.metrics.turns) this.observeTurn(turnLatency(t));
     for (const ev of record.providerEvents) if (ev.kind === 'error') this.providerError(ev.role, ev.provider);
   }
@@ -209,5 +218,18 @@ export class BridgeMetrics {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+}
+
+/** How a transfer the agent asked for ended, from the call's record; null when it asked for none. */
+export function transferOutcome(record: CallRecord): 'completed' | 'abandoned' | 'failed' | 'unconfirmed' | null {
+  if (!record.actions.some((a) => a.action.type === 'transfer')) return null;
+  switch (record.endReason) {
+    case 'transferred':
+      return record.endDetail === TRANSFER_UNCONFIRMED ? 'unconfirmed' : 'completed';
+    case 'caller-hangup':
+      return 'abandoned';
+    default:
+      return 'failed';
   }
 }

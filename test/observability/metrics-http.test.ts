@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CallRecord } from '../../src/agent/call-record.ts';
+import { TRANSFER_UNCONFIRMED, type CallRecord } from '../../src/agent/call-record.ts';
 import { readiness, startOpsServer, type OpsServer, type Readiness } from '../../src/observability/http.ts';
 import { BridgeMetrics, turnLatency } from '../../src/observability/metrics.ts';
 import { initialRecord } from '../../src/records/events.ts';
@@ -95,5 +95,31 @@ describe('metrics endpoint', () => {
     expect(readiness({ pbx: { asterisk: true }, providersConfigured: true, activeCalls: 0, maxCalls: 5, draining: true }).ready).toBe(false);
     expect(readiness({ pbx: {}, providersConfigured: true, activeCalls: 0, maxCalls: 5 }).ready).toBe(false);
     expect(turnLatency({ callerEndMs: 100, firstReplyMs: 90 }).totalMs).toBeUndefined();
+  });
+
+  it('counts transfers by how they ended, from the call record', async () => {
+    const metrics = new BridgeMetrics();
+    server = await startOpsServer({ port: 0, metrics, ready: () => readiness({ pbx: { asterisk: true }, providersConfigured: true, activeCalls: 0, maxCalls: 2 }) });
+    const asked = (endReason: CallRecord['endReason'], endDetail?: string): CallRecord => {
+      const r = record({ endReason, ...(endDetail ? { endDetail } : {}) });
+      r.actions.push({ atMs: 100, action: { type: 'transfer', target: 'closer', summary: 's' } });
+      return r;
+    };
+    for (const r of [
+      asked('transferred', 'transfer to closer'),
+      asked('transferred', 'transfer to closer'),
+      asked('caller-hangup', 'caller hung up during the transfer'),
+      asked('error', 'transfer failed'),
+      asked('transferred', TRANSFER_UNCONFIRMED),
+      record({ endReason: 'caller-hangup' }), // no transfer asked for: not counted
+    ]) {
+      metrics.callStarted();
+      metrics.callEnded(r);
+    }
+    const m = parseProm(await (await fetch(`${server.url}/metrics`)).text());
+    expect(m.get('ai_bridge_transfers_total{outcome="completed"}')).toBe(2);
+    expect(m.get('ai_bridge_transfers_total{outcome="abandoned"}')).toBe(1);
+    expect(m.get('ai_bridge_transfers_total{outcome="failed"}')).toBe(1);
+    expect(m.get('ai_bridge_transfers_total{outcome="unconfirmed"}')).toBe(1);
   });
 });
