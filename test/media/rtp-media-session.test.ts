@@ -15,7 +15,9 @@ import { Ticker } from '../../src/media/ticker.ts';
 import type { EncodedFrame } from '../../src/providers/types.ts';
 
 const HOST = '127.0.0.1';
-const BASE = 46000 + (process.pid % 400) * 20;
+// Above Linux's ephemeral range (32768-60999), where no socket bound to port 0 elsewhere can hold
+// one (a CI run found all six ports of a pool taken), and clear of the other tests' fixed ranges.
+const BASE = 65000 + (process.pid % 5) * 20;
 
 /** A test-local call: records what it hears and says back every non-silent frame (an echo). */
 class EchoCall implements CallSession {
