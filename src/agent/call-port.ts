@@ -59,6 +59,17 @@ export interface CallSessionEvents {
   flush: [];
 }
 
+/**
+ * What a transport that buffers inbound audio (a jitter buffer) tells the call about that delay, so
+ * the end of a turn is timed from when the caller's audio arrived, not from when it was played out.
+ */
+export interface InboundTiming {
+  /** How long ago the frame being pushed arrived (buffer hold + tick phase), ms. */
+  readonly ageMs: number;
+  /** Audio that has arrived but is not pushed yet (still buffered) is louder than `levelDbfs`. */
+  pendingAbove(levelDbfs: number): boolean;
+}
+
 export interface CallSession {
   readonly id: string;
   /** Opens providers and starts the greeting. Resolves when the call is ready for audio. */
@@ -67,7 +78,7 @@ export interface CallSession {
    * One 20 ms inbound frame (concealed/silent frames included), in playout order. The frame and
    * payload are reused by the transport on the next tick: copy them to keep them.
    */
-  pushInbound(frame: Pcm, encoded?: EncodedFrame): void;
+  pushInbound(frame: Pcm, encoded?: EncodedFrame, timing?: InboundTiming): void;
   /** The next 20 ms outbound frame, or null when we have nothing to say (end of talk-spurt). Valid until the next call. */
   pullOutbound(): Pcm | null;
   /** A DTMF digit from RFC 4733 or the PBX's own event. */

@@ -24,7 +24,7 @@ import type { Clock } from '../media/clock.ts';
 import type { EncodedFrame, SpeechToText, SttEvent, SttSession, TextToSpeech, TtsSession } from '../providers/types.ts';
 import type { AgentConfig, TransferTarget, VadConfig } from '../config/schema.ts';
 import type { Brain, BrainInput } from './brain/types.ts';
-import type { CallAction, CallContext, CallSession, CallSessionEvents, EndReason } from './call-port.ts';
+import type { CallAction, CallContext, CallSession, CallSessionEvents, EndReason, InboundTiming } from './call-port.ts';
 import { TRANSFER_UNCONFIRMED, type CallRecord, type TranscriptEntry, type TurnTiming } from './call-record.ts';
 import { AnsweringMachineDetector, type AmdDecision, type AmdReason } from './answering-machine.ts';
 import { AudioCache, sharedGreetingCache } from './audio-cache.ts';
@@ -119,6 +119,8 @@ export class Call extends EventEmitter implements CallSession {
   private readonly lifetime = new AbortController();
   private readonly amd: AnsweringMachineDetector | null;
   private transferStartedMs = 0;
+  /** The transport's buffering of the frame being processed (null: none, or not told). */
+  private inbound: InboundTiming | null = null;
   /** An answering machine was detected: the conversation is over; `message` is the reply leaving agent.amd.message. */
   private machine: { reason: AmdReason; message: Reply | null } | null = null;
 
@@ -195,7 +197,7 @@ export class Call extends EventEmitter implements CallSession {
 
   // ------------------------------------------------------------------ inbound
 
-  pushInbound(frame: Pcm, encoded?: EncodedFrame): void {
+  pushInbound(frame: Pcm, encoded?: EncodedFrame, timing?: InboundTiming): void {
     if (this.state === 'transferring') {
       // A PBX that never confirms must not keep the call (and its providers) forever.
       if (this.now() - this.transferStartedMs >= this.deps.agent.transferConfirmMs) this.end('transferred', TRANSFER_UNCONFIRMED);
@@ -203,6 +205,7 @@ export class Call extends EventEmitter implements CallSession {
     }
     if (this.over || this.state === 'idle') return;
     this.framesIn++;
+    this.inbound = timing ?? null;
     this.deps.tap?.inbound(frame);
     const now = this.now();
     if (now >= this.deps.agent.maxCallSeconds * 1000) {
@@ -310,7 +313,9 @@ export class Call extends EventEmitter implements CallSession {
     if (this.callerSpeaking) {
       this.callerSpeaking = false;
       this.callerEndMs = Math.max(end, this.callerStartMs);
-      this.lastActivityMs = now;
+      // The silence is timed from when the caller's audio arrived, not from when the jitter buffer
+      // played it out: the end-of-turn wait does not also pay for the buffer's hold.
+      this.lastActivityMs = now - (this.inbound?.ageMs ?? 0);
       if (this.state === 'listening' && !this.paused && this.finalizeAtMs === null) {
         // Ask for the final now, while the end-of-turn silence runs: decoding overlaps the wait. If
         // the caller goes on, the next final is appended to this one.
@@ -368,7 +373,12 @@ export class Call extends EventEmitter implements CallSession {
       }
       return;
     }
-    if (now - this.lastActivityMs >= this.deps.agent.endOfTurnMs) this.completeTurn();
+    if (now - this.lastActivityMs >= this.deps.agent.endOfTurnMs && !this.speechBuffered()) this.completeTurn();
+  }
+
+  /** Audio that arrived but is still in the transport's buffer is loud enough to be speech. */
+  private speechBuffered(): boolean {
+    return this.inbound?.pendingAbove(this.deps.vad.energyGateDbfs) ?? false;
   }
 
   private checkSilence(now: number): void {
@@ -411,7 +421,7 @@ export class Call extends EventEmitter implements CallSession {
         }
         this.finalizeAtMs = null;
         // The turn is committed by checkTurnEnd once the end-of-turn silence has also passed.
-        if (e.endOfUtterance && this.state === 'listening' && this.callerSpoke && !this.callerSpeaking && this.now() - this.lastActivityMs >= this.deps.agent.endOfTurnMs) {
+        if (e.endOfUtterance && this.state === 'listening' && this.callerSpoke && !this.callerSpeaking && this.now() - this.lastActivityMs >= this.deps.agent.endOfTurnMs && !this.speechBuffered()) {
           this.completeTurn();
         }
         return;

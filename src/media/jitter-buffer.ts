@@ -36,6 +36,8 @@ export interface JitterFrame {
   readonly payload: Uint8Array;
   /** RTP sequence number of an 'audio' frame. */
   readonly seq?: number;
+  /** When an 'audio' frame's packet arrived (the clock push() was given); NaN for the other kinds. */
+  readonly arrivalMs: number;
 }
 
 export interface JitterBufferOptions {
@@ -87,6 +89,7 @@ interface FrameSlot {
   kind: JitterFrameKind;
   payload: Uint8Array;
   seq: number | undefined;
+  arrivalMs: number;
 }
 
 export class JitterBuffer {
@@ -167,7 +170,7 @@ export class JitterBuffer {
     this.concealOut = new Uint8Array(FRAME_SAMPLES);
     this.decode = decoderFor(codec);
     this.encode = encoderFor(codec);
-    this.out = { kind: 'silence', payload: this.silence, seq: undefined };
+    this.out = { kind: 'silence', payload: this.silence, seq: undefined, arrivalMs: NaN };
   }
 
   /** Playout delay in use (changes only at talk-spurt starts in adaptive mode). */
@@ -276,6 +279,7 @@ export class JitterBuffer {
   pop(nowMs: number): JitterFrame {
     const out = this.out;
     out.seq = undefined;
+    out.arrivalMs = NaN;
     if (!this.playing) {
       if (this.count > 0 && nowMs - this.firstArrivalMs >= this.depth) {
         this.playing = true;
@@ -306,6 +310,7 @@ export class JitterBuffer {
       out.kind = 'audio';
       out.payload = slot;
       out.seq = this.nextSeq;
+      out.arrivalMs = this.slotArrival[idx];
       this.nextSeq = (this.nextSeq + 1) & 0xffff;
       return out;
     }
@@ -331,6 +336,25 @@ export class JitterBuffer {
     out.kind = 'concealed';
     out.payload = this.conceal();
     return out;
+  }
+
+  /**
+   * Any buffered, not yet played frame louder than `levelDbfs`: what the listener has not heard yet
+   * but has already arrived (a turn must not be ended over speech sitting in the buffer).
+   */
+  pendingAbove(levelDbfs: number): boolean {
+    if (this.count === 0) return false;
+    const threshold = FRAME_SAMPLES * (32768 * 10 ** (levelDbfs / 20)) ** 2;
+    const first = this.playing ? this.nextSeq : this.anchorSeq;
+    let seen = 0;
+    for (let k = 0; k < this.maxSpan && seen < this.count; k++) {
+      const seq = (first + k) & 0xffff;
+      const idx = seq & this.mask;
+      if (this.slotState[idx] !== BUFFERED || this.slotSeq[idx] !== seq) continue;
+      seen++;
+      if (this.energy(this.slots[idx]) > threshold) return true;
+    }
+    return false;
   }
 
   /** Forget everything (new stream). Counters are kept. */
@@ -446,10 +470,14 @@ export class JitterBuffer {
   }
 
   private isQuiet(payload: Uint8Array): boolean {
+    return this.energy(payload) <= QUIET_ENERGY;
+  }
+
+  private energy(payload: Uint8Array): number {
     this.decode(payload, this.pcm);
     let energy = 0;
     for (let i = 0; i < FRAME_SAMPLES; i++) energy += this.pcm[i] * this.pcm[i];
-    return energy <= QUIET_ENERGY;
+    return energy;
   }
 
   private adaptiveDepth(): number {

@@ -11,7 +11,7 @@
  * EncodedFrame payload are only valid during that call (copy to keep them).
  */
 import pino from 'pino';
-import type { CallSession } from '../agent/call-port.ts';
+import type { CallSession, InboundTiming } from '../agent/call-port.ts';
 import type { EncodedFrame } from '../providers/types.ts';
 import { BridgeError, errorMessage } from '../errors.ts';
 import { FRAME_SAMPLES } from './audio-frame.ts';
@@ -88,6 +88,8 @@ export class RtpMediaSession {
   private readonly silence: number;
   private readonly frameCounts = { audio: 0, concealed: 0, silence: 0 };
   private callErrors = 0;
+  /** ageMs: hold of the last audio frame played out (arrival -> tick), the call's view of the buffer delay. */
+  private readonly timing: { ageMs: number } & Pick<InboundTiming, 'pendingAbove'>;
   private unsubscribe: Array<() => void> = [];
   private closing: Promise<void> | null = null;
 
@@ -119,6 +121,7 @@ export class RtpMediaSession {
     this.encode = encoderFor(this.codec);
     this.silence = silenceByte(this.codec);
     this.encodedIn = { codec: this.codec, payload: this.encodedOut };
+    this.timing = { ageMs: 0, pendingAbove: (levelDbfs) => this.jb.pendingAbove(levelDbfs) };
     this.jb = new JitterBuffer({ codec: this.codec, depthMs: opts.jitterBufferMs, adaptive: opts.jitterAdaptive });
     this.pacer = new Pacer({
       payloadType: G711_PAYLOAD_TYPE[this.codec],
@@ -231,10 +234,12 @@ export class RtpMediaSession {
     if (this.closing || call === null) return;
     const frame = this.jb.pop(nowMs);
     this.frameCounts[frame.kind]++;
+    // nowMs is the tick's nominal time, never later than the real one: the age errs short.
+    if (frame.kind === 'audio') this.timing.ageMs = Math.max(0, nowMs - frame.arrivalMs);
     this.decode(frame.payload, this.pcmIn);
     this.encodedIn.payload = frame.payload;
     try {
-      call.pushInbound(this.pcmIn, this.encodedIn as EncodedFrame);
+      call.pushInbound(this.pcmIn, this.encodedIn as EncodedFrame, this.timing);
     } catch (err) {
       this.callFailed(err);
     }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BridgeError } from '../../src/errors.ts';
-import { makeCall, StreamingBrain, VOICE } from './harness.ts';
+import { makeCall, QUIET, StreamingBrain, VOICE } from './harness.ts';
 
 const LONG = 'This is a fairly long reply that goes on for a while so that the caller has time to interrupt it. And here is a second sentence to be sure.';
 
@@ -184,6 +184,38 @@ describe('Call silence, DTMF, actions, failures', () => {
     expect(h.ended!.disposition).toBe('XFER');
     expect(h.stt.closed).toBe(1);
     expect(h.tts.closed).toBe(1);
+  });
+
+  it('times the end-of-turn wait from when the audio arrived, and never ends a turn over speech still buffered', async () => {
+    // Frames pushed with the transport's timing: each arrived `ageMs` before it is played out.
+    const turnAfter = async (timing: { ageMs: number; pendingAbove(l: number): boolean } | undefined) => {
+      const brain = new StreamingBrain();
+      brain.replies = [{ text: 'Hi.' }, { text: 'Ok.' }];
+      const h = makeCall({ brain });
+      await h.call.start();
+      await h.until(() => h.call.currentState === 'listening');
+      h.stt.finals.push('yes');
+      const push = async (frame: Int16Array) => {
+        h.clock.advance(20);
+        h.call.pushInbound(frame, undefined, timing);
+        h.call.pullOutbound();
+        for (let i = 0; i < 8; i++) await Promise.resolve();
+        await new Promise((r) => setImmediate(r));
+      };
+      for (let t = 0; t < 300; t += 20) await push(VOICE);
+      let ms = 0;
+      while (brain.inputs.length < 2 && ms < 3000) {
+        await push(QUIET);
+        ms += 20;
+      }
+      return ms;
+    };
+    const plain = await turnAfter(undefined);
+    const held = await turnAfter({ ageMs: 40, pendingAbove: () => false });
+    expect(plain - held).toBe(40); // the 40 ms the buffer held the audio are not waited twice
+    // speech already in the buffer keeps the turn open, however long the silence heard so far
+    const blocked = await turnAfter({ ageMs: 40, pendingAbove: () => true }).catch(() => Infinity);
+    expect(blocked).toBeGreaterThanOrEqual(3000);
   });
 
   it('waits in transferring for the PBX: silent, deaf, and the record says how the transfer ended', async () => {

@@ -337,4 +337,25 @@ describe('JitterBuffer', () => {
     }
     expect(jb.counters.late - before).toBe(0);
   });
+
+  it('pendingAbove: looks at what has arrived but not played yet; audio frames carry their arrival time', () => {
+    const jb = new JitterBuffer({ depthMs: 40 });
+    const quiet = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0xff) });
+    const loud = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0x10) });
+    expect(jb.pendingAbove(-45)).toBe(false);
+    jb.push(quiet(0), 0);
+    jb.push(quiet(1), 20);
+    expect(jb.pendingAbove(-45)).toBe(false); // not playing yet: the held frames are looked at too
+    jb.push(loud(2), 40);
+    expect(jb.pendingAbove(-45)).toBe(true);
+    const f = jb.pop(40);
+    expect(f.kind).toBe('audio');
+    expect(f.arrivalMs).toBe(0);
+    expect(jb.pop(60).arrivalMs).toBe(20);
+    expect(jb.pendingAbove(-45)).toBe(true);
+    expect(jb.pendingAbove(0)).toBe(false); // nothing at full scale
+    expect(jb.pop(80).arrivalMs).toBe(40);
+    expect(jb.pendingAbove(-45)).toBe(false);
+    expect(Number.isNaN(jb.pop(100).arrivalMs)).toBe(true); // concealment has no arrival
+  });
 });
