@@ -1,9 +1,9 @@
 /**
  * The simulated callers, in their own process (so they do not share the daemon's event loop). Each
- * caller owns a UDP socket and sends real-time G.711 RTP every 20 ms (callers spread over ten send
- * phases, like independent phone legs): silence,
- * then a synthesized utterance, then silence while the agent answers; every other reply it barges in
- * one second into the agent's audio. It measures what a caller hears:
+ * caller owns a UDP socket and sends real-time G.711 RTP every 20 ms, the callers spread over ten
+ * send phases like independent phone legs: silence, then a synthesized utterance, then silence while
+ * the agent answers; every other reply it barges in one second into the agent's audio. It measures
+ * what a caller hears:
  *   - inter-arrival of the agent's packets within a talk-spurt (deviation from 20 ms),
  *   - turn latency: our last voiced frame sent -> first reply packet received,
  *   - barge-in stop: our speech onset sent -> last agent packet of the interrupted spurt received.

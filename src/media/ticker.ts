@@ -124,7 +124,7 @@ export class Ticker {
   private run(): void {
     this.timer = null;
     if (!this.running) return;
-    if (this.leadMs > 0) this.clock.waitUntil!(this.startMs + (this.tickNo + 1) * this.periodMs);
+    if (this.leadMs > 0) this.clock.waitUntil?.(this.startMs + (this.tickNo + 1) * this.periodMs);
     const now = this.clock.now();
     const dueTicks = Math.floor((now - this.startMs) / this.periodMs);
     if (dueTicks - this.tickNo > this.maxCatchUp) {
