@@ -2,7 +2,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CallSession, CallSessionEvents, EndReason } from '../../src/agent/call-port.ts';
+import type { CallSession, CallSessionEvents, EndReason, InboundTiming } from '../../src/agent/call-port.ts';
 import type { CallRecord } from '../../src/agent/call-record.ts';
 import type { Pcm } from '../../src/media/audio-frame.ts';
 import { ManualClock } from '../../src/media/clock.ts';
@@ -22,16 +22,19 @@ const BASE = 65000 + (process.pid % 5) * 20;
 /** A test-local call: records what it hears and says back every non-silent frame (an echo). */
 class EchoCall implements CallSession {
   readonly id = 'echo-1';
-  readonly heard: { pcm: Int16Array; encoded?: Uint8Array; codec?: string }[] = [];
+  readonly heard: { pcm: Int16Array; encoded?: Uint8Array; codec?: string; ageMs?: number; pendingLoud?: boolean }[] = [];
   readonly digits: string[] = [];
   readonly queue: Int16Array[] = [];
   greeting: Int16Array[] = [];
   throwOnPush = false;
   private readonly ee = new EventEmitter();
   async start(): Promise<void> {}
-  pushInbound(frame: Pcm, encoded?: EncodedFrame): void {
+  pushInbound(frame: Pcm, encoded?: EncodedFrame, timing?: InboundTiming): void {
     if (this.throwOnPush) throw new Error('agent bug');
-    this.heard.push({ pcm: Int16Array.from(frame), encoded: encoded && Uint8Array.from(encoded.payload), codec: encoded?.codec });
+    this.heard.push({
+      pcm: Int16Array.from(frame), encoded: encoded && Uint8Array.from(encoded.payload), codec: encoded?.codec,
+      ageMs: timing?.ageMs, pendingLoud: timing?.pendingAbove(-45),
+    });
     if (frame.some((s) => s !== 0)) this.queue.push(Int16Array.from(frame));
   }
   pullOutbound(): Pcm | null {
@@ -149,6 +152,12 @@ describe('RtpMediaSession over loopback', () => {
     const c = session.counters();
     expect(c).toMatchObject({ packetsIn: 10, framesAudio: 10, lost: 0, late: 0 });
     expect(c.framesConcealed).toBe(2); // the dry tail after the last packet
+    // The call is told how long each frame waited: all ten arrived before the first tick, and the
+    // buffer held them one tick apart; while audio is still buffered it says so.
+    const ages = call.heard.slice(2, 12).map((h) => h.ageMs!);
+    for (let k = 1; k < ages.length; k++) expect(ages[k] - ages[k - 1]).toBe(20);
+    expect(call.heard[2].pendingLoud).toBe(true);
+    expect(call.heard[11].pendingLoud).toBe(false);
   });
 
   it('sends to the configured remote from the first tick, before anything arrives (greeting)', async () => {
