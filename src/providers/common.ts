@@ -6,6 +6,7 @@
  */
 import { APIConnectionError, APIConnectionTimeoutError, APIError } from 'openai';
 import WebSocket from 'ws';
+import type pino from 'pino';
 import { BridgeError, type BridgeErrorCode } from '../errors.ts';
 import { ulawDecode, ulawEncode } from '../media/g711.ts';
 
@@ -18,6 +19,16 @@ export interface ProviderTiming {
   readonly ms: number;
 }
 export type TimingSink = (t: ProviderTiming) => void;
+
+/** What every cloud provider adapter is built from: its config section and the daemon's plumbing. */
+export interface CloudProviderOptions<C> {
+  readonly config: C;
+  /** Where the API key lives in the config, for errors (e.g. "providers.llm[0].apiKey"). */
+  readonly configKey?: string;
+  readonly logger?: pino.Logger;
+  readonly onTiming?: TimingSink;
+  readonly env?: NodeJS.ProcessEnv;
+}
 
 /** What every adapter needs to name itself in errors: provider label and where its key is configured. */
 export interface ProviderIdentity {

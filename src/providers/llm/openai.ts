@@ -21,17 +21,10 @@ import {
   stallError,
   Watchdog,
   type ProviderIdentity,
-  type TimingSink,
+  type CloudProviderOptions, type TimingSink,
 } from '../common.ts';
 
-export interface OpenAiLlmOptions {
-  readonly config: OpenAiLlmConfig;
-  /** e.g. "providers.llm[0].apiKey". */
-  readonly configKey?: string;
-  readonly logger?: pino.Logger;
-  readonly onTiming?: TimingSink;
-  readonly env?: NodeJS.ProcessEnv;
-}
+export type OpenAiLlmOptions = CloudProviderOptions<OpenAiLlmConfig>;
 
 export class OpenAiLlm implements LanguageModel {
   readonly name: string;

@@ -26,17 +26,12 @@ import {
   stallError,
   Watchdog,
   type ProviderIdentity,
-  type TimingSink,
+  type CloudProviderOptions, type TimingSink,
 } from '../common.ts';
 
-export interface DeepgramSttOptions {
-  readonly config: DeepgramConfig;
-  readonly configKey?: string;
+export interface DeepgramSttOptions extends CloudProviderOptions<DeepgramConfig> {
   /** The PBX codec: 'ulaw' streams payloads as is; anything else streams linear16. */
   readonly codec?: 'ulaw' | 'alaw';
-  readonly logger?: pino.Logger;
-  readonly onTiming?: TimingSink;
-  readonly env?: NodeJS.ProcessEnv;
 }
 
 type DgSocket = Awaited<ReturnType<DeepgramClient['listen']['v1']['connect']>>;

@@ -13,15 +13,9 @@ import type { WhisperConfig } from '../../config/providers.ts';
 import { BridgeError } from '../../errors.ts';
 import type { Pcm } from '../../media/audio-frame.ts';
 import type { Expectations, ProviderOpenOptions, SpeechToText, SttEvent, SttSession } from '../types.ts';
-import { fromOpenAiError, protocolError, resolveApiKey, type ProviderIdentity, type TimingSink } from '../common.ts';
+import { fromOpenAiError, protocolError, resolveApiKey, type ProviderIdentity, type CloudProviderOptions, type TimingSink } from '../common.ts';
 
-export interface WhisperSttOptions {
-  readonly config: WhisperConfig;
-  readonly configKey?: string;
-  readonly logger?: pino.Logger;
-  readonly onTiming?: TimingSink;
-  readonly env?: NodeJS.ProcessEnv;
-}
+export type WhisperSttOptions = CloudProviderOptions<WhisperConfig>;
 
 export class WhisperStt implements SpeechToText {
   readonly name = 'whisper';

@@ -30,16 +30,10 @@ import {
   ulawToPcm,
   Watchdog,
   type ProviderIdentity,
-  type TimingSink,
+  type CloudProviderOptions, type TimingSink,
 } from '../common.ts';
 
-export interface CartesiaTtsOptions {
-  readonly config: CartesiaConfig;
-  readonly configKey?: string;
-  readonly logger?: pino.Logger;
-  readonly onTiming?: TimingSink;
-  readonly env?: NodeJS.ProcessEnv;
-}
+export type CartesiaTtsOptions = CloudProviderOptions<CartesiaConfig>;
 
 export class CartesiaTts implements TextToSpeech {
   readonly name = 'cartesia';

@@ -29,16 +29,10 @@ import {
   ulawToPcm,
   Watchdog,
   type ProviderIdentity,
-  type TimingSink,
+  type CloudProviderOptions, type TimingSink,
 } from '../common.ts';
 
-export interface ElevenLabsTtsOptions {
-  readonly config: ElevenLabsConfig;
-  readonly configKey?: string;
-  readonly logger?: pino.Logger;
-  readonly onTiming?: TimingSink;
-  readonly env?: NodeJS.ProcessEnv;
-}
+export type ElevenLabsTtsOptions = CloudProviderOptions<ElevenLabsConfig>;
 
 export class ElevenLabsTts implements TextToSpeech {
   readonly name = 'elevenlabs';

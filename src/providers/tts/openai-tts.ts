@@ -14,15 +14,9 @@ import { BridgeError } from '../../errors.ts';
 import type { Pcm } from '../../media/audio-frame.ts';
 import { Resampler } from '../../media/resample.ts';
 import type { ProviderOpenOptions, TextToSpeech, TtsSession } from '../types.ts';
-import { fromOpenAiError, resolveApiKey, stallError, Watchdog, type ProviderIdentity, type TimingSink } from '../common.ts';
+import { fromOpenAiError, resolveApiKey, stallError, Watchdog, type ProviderIdentity, type CloudProviderOptions, type TimingSink } from '../common.ts';
 
-export interface OpenAiTtsOptions {
-  readonly config: OpenAiTtsConfig;
-  readonly configKey?: string;
-  readonly logger?: pino.Logger;
-  readonly onTiming?: TimingSink;
-  readonly env?: NodeJS.ProcessEnv;
-}
+export type OpenAiTtsOptions = CloudProviderOptions<OpenAiTtsConfig>;
 
 export class OpenAiTts implements TextToSpeech {
   readonly name = 'openai-tts';
