@@ -21,7 +21,8 @@ import {
   stallError,
   Watchdog,
   type ProviderIdentity,
-  type CloudProviderOptions, type TimingSink,
+  type CloudProviderOptions,
+  type TimingSink,
 } from '../common.ts';
 
 export type OpenAiLlmOptions = CloudProviderOptions<OpenAiLlmConfig>;

@@ -26,7 +26,8 @@ import {
   stallError,
   Watchdog,
   type ProviderIdentity,
-  type CloudProviderOptions, type TimingSink,
+  type CloudProviderOptions,
+  type TimingSink,
 } from '../common.ts';
 
 export interface DeepgramSttOptions extends CloudProviderOptions<DeepgramConfig> {

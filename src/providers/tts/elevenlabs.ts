@@ -29,7 +29,8 @@ import {
   ulawToPcm,
   Watchdog,
   type ProviderIdentity,
-  type CloudProviderOptions, type TimingSink,
+  type CloudProviderOptions,
+  type TimingSink,
 } from '../common.ts';
 
 export type ElevenLabsTtsOptions = CloudProviderOptions<ElevenLabsConfig>;
