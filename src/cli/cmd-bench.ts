@@ -76,8 +76,9 @@ export async function run(args: ParsedArgs): Promise<number> {
   const { runLoadBench, formatTable } = await import('../../bench/load-bench.ts');
   const out = resolve(flagString(args, 'out') ?? 'bench/results.json');
   const svg = out.replace(/\.json$/, '') + '.svg';
+  const requested = parseSteps(flagString(args, 'steps'));
   const { steps } = await runLoadBench({
-    steps: parseSteps(flagString(args, 'steps')),
+    steps: requested,
     durationS: flagNumber(args, 'duration') ?? 25,
     warmupS: flagNumber(args, 'warmup') ?? 8,
     out,
@@ -86,7 +87,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     portMax: flagNumber(args, 'port-max') ?? 49999,
     seed,
     profile: Boolean(args.flags.profile),
-    floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...parseSteps(flagString(args, 'steps')))),
+    floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...requested)),
     log,
   });
   log('');

@@ -25,8 +25,13 @@ import type { RtpPacket } from './rtp-packet.ts';
 const MIN_ADAPTIVE_DEPTH_MS = 10;
 /** Per packet: the recent-peak delay estimate halves in ~700 packets. */
 const PEAK_DECAY = 0.999;
+/** A 20 ms frame's sum of squared samples at a level: compared with energy(), no log per frame. */
+function frameEnergyAt(levelDbfs: number): number {
+  return FRAME_SAMPLES * (32768 * 10 ** (levelDbfs / 20)) ** 2;
+}
+
 /** A frame below -50 dBFS (line noise, digital silence) may be dropped to shrink the delay. */
-const QUIET_ENERGY = FRAME_SAMPLES * (32768 * 10 ** (-50 / 20)) ** 2;
+const QUIET_ENERGY = frameEnergyAt(-50);
 
 export type JitterFrameKind = 'audio' | 'concealed' | 'silence';
 
@@ -344,7 +349,7 @@ export class JitterBuffer {
    */
   pendingAbove(levelDbfs: number): boolean {
     if (this.count === 0) return false;
-    const threshold = FRAME_SAMPLES * (32768 * 10 ** (levelDbfs / 20)) ** 2;
+    const threshold = frameEnergyAt(levelDbfs);
     const first = this.playing ? this.nextSeq : this.anchorSeq;
     let seen = 0;
     for (let k = 0; k < this.maxSpan && seen < this.count; k++) {

@@ -402,10 +402,9 @@ export class AsteriskCall {
         this.callerGone = true;
         this.callerHungUpDuringTransfer();
         return;
-      } else {
-        // Never leave the caller in a bridge-less Stasis app: back to the dialplan, or hang up.
-        await this.handBackCaller('ERROR');
       }
+      // Never leave the caller in a bridge-less Stasis app: back to the dialplan, or hang up.
+      await this.handBackCaller('ERROR');
       await this.teardown('error', 'transfer failed');
     }
   }

@@ -192,7 +192,8 @@ export class CallLeg {
       this.terminal ??= this.hangup();
     } else if (action.type === 'transfer') {
       if (this.terminal) return;
-      if (!this.deps.transfers[action.target]?.extension) {
+      const target = this.deps.transfers[action.target];
+      if (!target?.extension) {
         this.deps.counters.transfersRejected++;
         this.deps.log.warn({ uuid: this.uuid, target: action.target }, 'transfer target not configured for FreeSWITCH (needs transfers.<name>.extension)');
         // The agent waits for the transfer: end the call; with nothing under way, that hangs up.
@@ -200,7 +201,7 @@ export class CallLeg {
         return;
       }
       this.transferring = true;
-      this.terminal = this.transferTo(action.target, action.summary);
+      this.terminal = this.transferTo(action.target, target.extension, target.context, action.summary);
     } else if (action.type === 'set_disposition') {
       void this.call(setVar(this.uuid, this.deps.config.dispositionVariable, action.status), 'uuid_setvar');
     }
@@ -213,14 +214,12 @@ export class CallLeg {
     await this.call(kill(this.uuid), 'uuid_kill');
   }
 
-  private async transferTo(name: string, summary: string): Promise<void> {
-    const target = this.deps.transfers[name];
-    if (!target?.extension) return; // refused in onAction
+  private async transferTo(name: string, extension: string, context: string | undefined, summary: string): Promise<void> {
     const cfg = this.deps.config;
     await this.call(setVar(this.uuid, cfg.summaryVariable, summary), 'uuid_setvar');
     this.transport?.flush();
     if (cfg.playback === 'stream-audio') await this.call(audioStreamStop(this.uuid), 'uuid_audio_stream stop');
-    const ok = await this.call(transfer(this.uuid, target.extension, cfg.transferDialplan, target.context ?? cfg.defaultTransferContext), 'uuid_transfer');
+    const ok = await this.call(transfer(this.uuid, extension, cfg.transferDialplan, context ?? cfg.defaultTransferContext), 'uuid_transfer');
     if (!ok) {
       // The caller must not be left with an agent that has said goodbye: end the call, hang up.
       if (!this.channelGone) {
