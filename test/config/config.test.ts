@@ -23,6 +23,16 @@ describe('config', () => {
     }
   });
 
+  it('rejects out-of-range media tick lead and transfer confirmation times, naming the key and value', () => {
+    expect(() => validateConfig({ media: { tickLeadMs: 50 } })).toThrow(/media\.tickLeadMs = 50: .*less than or equal to 8/);
+    expect(() => validateConfig({ media: { tickLeadMs: -1 } })).toThrow(/media\.tickLeadMs = -1/);
+    expect(() => validateConfig({ agent: { transferConfirmMs: 10 } })).toThrow(/agent\.transferConfirmMs = 10: .*greater than or equal to 1000/);
+    expect(() => validateConfig({ agent: { transferConfirmMs: 'soon' } })).toThrow(/agent\.transferConfirmMs/);
+    const ok = validateConfig({ media: { tickLeadMs: 0 }, agent: { transferConfirmMs: 30_000 } });
+    expect(ok.media.tickLeadMs).toBe(0);
+    expect(ok.agent.transferConfirmMs).toBe(30_000);
+  });
+
   it('rejects unknown keys and an inverted port range', () => {
     expect(() => validateConfig({ media: { rtpPortMin: 5000, rtpPortMax: 4000 } })).toThrow(/media\.rtpPortMax/);
     expect(() => validateConfig({ agnet: {} })).toThrow(/agnet/);
