@@ -9,7 +9,9 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FRAME_SAMPLES, type Pcm } from '../src/media/audio-frame.ts';
-import { ulawEncode } from '../src/media/g711.ts';
+import { ulawDecode, ulawEncode } from '../src/media/g711.ts';
+import { createVad } from '../src/media/vad.ts';
+import type { VadConfig } from '../src/config/schema.ts';
 
 /** What the callers say (each ~1-2 s) and what the agent says (greeting and replies). */
 export const CALLER_LINES = [
@@ -27,15 +29,42 @@ export const AGENT_LINES = {
 export interface BenchAudio {
   /** Caller utterances as µ-law 160-byte frames (silence trimmed at the ends). */
   readonly callerFrames: Uint8Array[][];
-  /** For each caller utterance, the index of its last frame with speech energy. */
+  /** For each caller utterance, the index of its last frame above -40 dBFS. */
   readonly callerLastVoiced: number[];
-  /** For each caller utterance, the index of its first frame with speech energy. */
+  /** For each caller utterance, the index of its first frame above -40 dBFS. */
   readonly callerFirstVoiced: number[];
   readonly agentGreeting: Pcm;
   readonly agentReply: Pcm;
 }
 
 const VOICED_DBFS = -40;
+
+/**
+ * For each caller utterance, the index of its last frame that the daemon's VAD, run with `vad` (the
+ * bench's config) over the utterance after a second of line silence, counts as speech. The Call's
+ * end-of-turn wait (vad.hangoverMs + agent.endOfTurnMs) runs from that frame by design, so this,
+ * not a fixed level cut, is where "added latency" starts. flite's speech fades out: the VAD's gate
+ * (energyGateDbfs, -45 by default) usually keeps one frame more than the -40 dBFS cut does.
+ */
+export async function lastSpeechFrames(audio: BenchAudio, vad: VadConfig): Promise<number[]> {
+  const result: number[] = [];
+  for (const frames of audio.callerFrames) {
+    const v = await createVad(vad);
+    try {
+      const pcm = new Int16Array(FRAME_SAMPLES);
+      for (let i = 0; i < 50; i++) v.process(pcm);
+      let last = -1;
+      frames.forEach((f, i) => {
+        if (v.process(ulawDecode(f, pcm)).voiced) last = i;
+      });
+      if (last < 0) throw new Error('the VAD hears no speech in a bench utterance');
+      result.push(last);
+    } finally {
+      v.close();
+    }
+  }
+  return result;
+}
 
 export function cacheDir(): string {
   const dir = join(tmpdir(), 'ai-bridge-bench-audio');

@@ -5,7 +5,8 @@
  * the agent answers; every other reply it barges in one second into the agent's audio. It measures
  * what a caller hears:
  *   - inter-arrival of the agent's packets within a talk-spurt (deviation from 20 ms),
- *   - turn latency: our last voiced frame sent -> first reply packet received,
+ *   - turn latency: our last frame the daemon's VAD counts as speech sent -> first reply packet
+ *     received (and, for comparison, from our last frame above -40 dBFS),
  *   - barge-in stop: our speech onset sent -> last agent packet of the interrupted spurt received.
  * Run by the orchestrator with fork(); talks to it over IPC (see protocol.ts).
  */
@@ -14,7 +15,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FRAME_SAMPLES } from '../src/media/audio-frame.ts';
 import { Ticker } from '../src/media/ticker.ts';
 import { writeRtpFixedHeader } from '../src/media/rtp-packet.ts';
-import { loadBenchAudio } from './audio.ts';
+import { lastSpeechFrames, loadBenchAudio } from './audio.ts';
+import { benchConfig } from './bench-config.ts';
 import type { CallerResult, FromCaller, ToCaller } from './protocol.ts';
 import { Histogram, prng } from './stats.ts';
 
@@ -48,6 +50,7 @@ interface Caller {
   speakAt: number;
   turnNo: number;
   lastVoicedSentMs: number;
+  lastSpeechSentMs: number;
   onsetSentMs: number;
   awaitSince: number;
   replyStartMs: number;
@@ -65,6 +68,7 @@ function send(msg: FromCaller): void {
 
 async function main(): Promise<void> {
   const audio = loadBenchAudio();
+  const lastSpeech = await lastSpeechFrames(audio, benchConfig().media.vad);
   const silence = new Uint8Array(FRAME_SAMPLES).fill(0xff);
   const tickers: Ticker[] = [];
   const loop = monitorEventLoopDelay({ resolution: 5 });
@@ -77,6 +81,7 @@ async function main(): Promise<void> {
   const jitterDev = new Histogram(0.01, 200);
   const interval = new Histogram(0.01, 200);
   const turnLatencyMs: number[] = [];
+  const turnLatencyLevelCutMs: number[] = [];
   const bargeInStopMs: number[] = [];
   let bargeInNotStopped = 0;
   let turnTimeouts = 0;
@@ -105,8 +110,11 @@ async function main(): Promise<void> {
       if (gap < SPURT_GAP_MS) c.bargeLastMs = now;
       else c.bargeSpurtOpen = false;
     }
-    if (c.mode === 'await-reply' && now > c.lastVoicedSentMs) {
-      if (measuring) turnLatencyMs.push(now - c.lastVoicedSentMs);
+    if (c.mode === 'await-reply' && now > c.lastSpeechSentMs) {
+      if (measuring) {
+        turnLatencyMs.push(now - c.lastSpeechSentMs);
+        turnLatencyLevelCutMs.push(now - c.lastVoicedSentMs);
+      }
       c.mode = 'in-reply';
       c.replyStartMs = now;
     }
@@ -166,6 +174,7 @@ async function main(): Promise<void> {
         payload = frames[c.uttFrame];
         if (c.uttFrame === audio.callerFirstVoiced[c.utt] && c.mode === 'barging') c.onsetSentMs = now;
         if (c.uttFrame === audio.callerLastVoiced[c.utt]) c.lastVoicedSentMs = now;
+        if (c.uttFrame === lastSpeech[c.utt]) c.lastSpeechSentMs = now;
         c.uttFrame++;
         if (c.uttFrame >= frames.length) {
           if (c.mode === 'barging') {
@@ -223,6 +232,7 @@ async function main(): Promise<void> {
               speakAt: performance.now() + 500 + rnd() * 3000,
               turnNo: 0,
               lastVoicedSentMs: 0,
+              lastSpeechSentMs: 0,
               onsetSentMs: 0,
               awaitSince: performance.now(),
               replyStartMs: 0,
@@ -265,6 +275,7 @@ async function main(): Promise<void> {
             jitterDev: jitterDev.toSparse(),
             interval: interval.toSparse(),
             turnLatencyMs,
+            turnLatencyLevelCutMs,
             bargeInStopMs,
             bargeInNotStopped,
             turnTimeouts,

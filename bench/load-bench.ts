@@ -78,6 +78,8 @@ export interface StepResult {
   turnLatencyP95Ms: number | null;
   addedLatencyP50Ms: number | null;
   addedLatencyP95Ms: number | null;
+  /** Added latency from the caller's last frame above -40 dBFS instead (the earlier anchor). */
+  addedLatencyLevelCutP50Ms: number | null;
   bargeInP50Ms: number | null;
   bargeInP95Ms: number | null;
   bargeInNotStopped: number;
@@ -181,6 +183,7 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
   const jbDropsWholeStep = Math.max(0, (m.total_packetsIn ?? 0) - (m.total_framesAudio ?? 0) - (m.total_skippedQuiet ?? 0));
   const turnP50 = percentile(c.turnLatencyMs, 50);
   const turnP95 = percentile(c.turnLatencyMs, 95);
+  const levelCutP50 = percentile(c.turnLatencyLevelCutMs, 50);
   const cpuMs = d.cpuUserMs + d.cpuSystemMs;
   return {
     calls: n,
@@ -207,6 +210,7 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
     turnLatencyP95Ms: round(turnP95, 1),
     addedLatencyP50Ms: turnP50 === null ? null : round(turnP50 - designedWaitMs, 1),
     addedLatencyP95Ms: turnP95 === null ? null : round(turnP95 - designedWaitMs, 1),
+    addedLatencyLevelCutP50Ms: levelCutP50 === null ? null : round(levelCutP50 - designedWaitMs, 1),
     bargeInP50Ms: round(percentile(c.bargeInStopMs, 50), 1),
     bargeInP95Ms: round(percentile(c.bargeInStopMs, 95), 1),
     bargeInNotStopped: c.bargeInNotStopped,
@@ -237,7 +241,7 @@ function failedStep(n: number, err: unknown): StepResult {
     calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
     jitterP99Ms: nul, jitterMaxMs: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
     tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
-    jitterBufferLoss: nul, jitterBufferLossWholeStep: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul,
+    jitterBufferLoss: nul, jitterBufferLossWholeStep: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul, addedLatencyLevelCutP50Ms: nul,
     bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,
     eventLoopP99Ms: nul, eventLoopMaxMs: nul, gcPauseMaxMs: nul, gcPauseShare: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
     tickerSkippedTicks: 0, callInternalTurnLatencyP50Ms: nul, callInternalBargeInP95Ms: nul, vad: 'n/a', endReasons: {},

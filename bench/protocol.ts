@@ -66,8 +66,10 @@ export interface CallerResult {
   jitterDev: SparseHistogram;
   /** Raw inter-arrival of consecutive packets within a talk-spurt. */
   interval: SparseHistogram;
-  /** Caller's last voiced frame sent -> first reply packet received. */
+  /** Caller's last frame the daemon's VAD counts as speech sent -> first reply packet received. */
   turnLatencyMs: number[];
+  /** The same turns from the caller's last frame above -40 dBFS (the anchor before 2026-12). */
+  turnLatencyLevelCutMs: number[];
   /** Caller speech onset sent -> last agent packet received. */
   bargeInStopMs: number[];
   bargeInNotStopped: number;

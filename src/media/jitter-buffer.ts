@@ -6,8 +6,14 @@
  * means silence, not loss. Rules:
  * - Gap inside a talk-spurt (a later packet is already here): conceal the missing frame (last
  *   frame, attenuated 6 dB per frame, then silence) and count it lost.
- * - Buffer runs dry: conceal for at most `concealMs` (the packet may only be late); if nothing
- *   arrives by then the talk-spurt is over: emit 'silence' frames and do not count loss.
+ * - Buffer runs dry: conceal for at most `concealMs` without giving the missing packet up (it may
+ *   only be late, as after a sender's or the network's stall). If it arrives, it plays next: the
+ *   stream is stretched by the concealed frames instead of losing a packet that did arrive, and the
+ *   adaptive mode later takes the extra delay back out of quiet frames. If a later packet comes
+ *   first, the missing one is lost, and the frames already concealed stand in for it. Stretching
+ *   is bounded (MAX_STRETCH_FRAMES not yet taken back); beyond it a dry tick moves on past the
+ *   packet, counted lost if the talk-spurt goes on. If nothing arrives within `concealMs`, the
+ *   talk-spurt is over: emit 'silence' frames and count no loss.
  * - A talk-spurt (the first packets after idle) is held for `depthMs` before playing, which is
  *   what absorbs the jitter; in adaptive mode the depth is re-chosen at each talk-spurt start
  *   from the RFC 3550 interarrival jitter estimate, so it never changes mid-sentence; a stream
@@ -23,6 +29,12 @@ import type { RtpPacket } from './rtp-packet.ts';
 
 /** Adaptive mode never holds a talk-spurt for less than this (see adaptDepth). */
 const MIN_ADAPTIVE_DEPTH_MS = 10;
+/**
+ * Most frames a dry buffer may stretch the stream by, waiting for late packets, before quiet frames
+ * have taken earlier stretches back out. Beyond it a dry tick gives the packet up, as on a loss: a
+ * host so loaded that its reads fall behind every tick must not grow the delay without bound.
+ */
+const MAX_STRETCH_FRAMES = 3;
 /** Per packet: the recent-peak delay estimate halves in ~700 packets. */
 const PEAK_DECAY = 0.999;
 /** A 20 ms frame's sum of squared samples at a level: compared with energy(), no log per frame. */
@@ -60,7 +72,7 @@ export interface JitterBufferOptions {
 export interface JitterBufferCounters {
   received: number;
   played: number;
-  /** Arrived after their playout time (or from before the current talk-spurt). */
+  /** Arrived after a later packet had played (or from before the current talk-spurt). */
   late: number;
   duplicate: number;
   /** Sequence numbers never played although later packets of the same talk-spurt were. */
@@ -143,8 +155,14 @@ export class JitterBuffer {
   private horizonSeq = 0;
   private haveHighest = false;
   private highestSeq = 0;
+  /** Consecutive dry ticks (concealed: the talk-spurt may have ended, or the packet is late). */
   private dryFrames = 0;
+  /** Dry ticks that waited for nextSeq instead of moving past it: stand-ins for the missing packet. */
+  private owedFrames = 0;
+  /** Dry ticks that moved past a packet (stretch bound reached): lost if the talk-spurt goes on. */
   private pendingLost = 0;
+  /** Frames the stream has been stretched by and quiet frames have not taken back yet. */
+  private stretchFrames = 0;
   private concealRun = 0;
   private haveLastGood = false;
   // RFC 3550 A.8 interarrival jitter, in ms.
@@ -207,14 +225,12 @@ export class JitterBuffer {
 
     if (this.playing) {
       const d = seqDiff(seq, this.nextSeq);
-      if (d < 0) {
-        if (pkt.marker && this.count === 0 && this.dryFrames > 0 && -d <= this.dryFrames) {
-          // The talk-spurt we thought might continue had ended; this is the next one.
-          this.endSpurt();
-        } else {
-          this.rejectOld(seq);
-          return;
-        }
+      if (pkt.marker && this.count === 0 && this.dryFrames > 0 && -d <= this.pendingLost) {
+        // The talk-spurt we thought might continue had ended; this is the next one, held afresh.
+        this.endSpurt();
+      } else if (d < 0) {
+        this.rejectOld(seq);
+        return;
       } else if (d >= this.maxSpan) {
         if (d >= 2 * this.maxSpan) {
           this.resync();
@@ -289,8 +305,7 @@ export class JitterBuffer {
       if (this.count > 0 && nowMs - this.firstArrivalMs >= this.depth) {
         this.playing = true;
         this.nextSeq = this.anchorSeq;
-        this.dryFrames = 0;
-        this.pendingLost = 0;
+        this.resetDry();
         this.concealRun = 0;
       } else {
         out.kind = 'silence';
@@ -300,43 +315,58 @@ export class JitterBuffer {
     }
 
     if (this.adaptive && this.count > 1) this.maybeSkipQuiet(nowMs);
-    const idx = this.nextSeq & this.mask;
-    if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === this.nextSeq) {
-      this.slotState[idx] = PLAYED;
-      this.count--;
-      this.counters.played++;
-      this.counters.lost += this.pendingLost;
-      this.pendingLost = 0;
-      this.dryFrames = 0;
-      this.concealRun = 0;
-      const slot = this.slots[idx];
-      this.lastGood.set(slot);
-      this.haveLastGood = true;
-      out.kind = 'audio';
-      out.payload = slot;
-      out.seq = this.nextSeq;
-      out.arrivalMs = this.slotArrival[idx];
-      this.nextSeq = (this.nextSeq + 1) & 0xffff;
-      return out;
-    }
-
-    if (this.count > 0) {
-      // A hole with later packets already here: a real loss inside the talk-spurt.
-      this.counters.lost += 1 + this.pendingLost;
-      this.pendingLost = 0;
-      this.dryFrames = 0;
-    } else if (this.dryFrames < this.concealFrames) {
-      // Dry: maybe late, maybe the end of the talk-spurt. Counted as loss only if the spurt goes on.
+    for (;;) {
+      const idx = this.nextSeq & this.mask;
+      if (this.slotState[idx] === BUFFERED && this.slotSeq[idx] === this.nextSeq) {
+        // Frames concealed while waiting for it stretched the stream: this packet was late, not lost.
+        this.slotState[idx] = PLAYED;
+        this.count--;
+        this.counters.played++;
+        this.counters.lost += this.pendingLost;
+        this.stretchFrames += this.owedFrames;
+        this.resetDry();
+        this.concealRun = 0;
+        const slot = this.slots[idx];
+        this.lastGood.set(slot);
+        this.haveLastGood = true;
+        out.kind = 'audio';
+        out.payload = slot;
+        out.seq = this.nextSeq;
+        out.arrivalMs = this.slotArrival[idx];
+        this.nextSeq = (this.nextSeq + 1) & 0xffff;
+        return out;
+      }
+      if (this.count > 0) {
+        // A hole with later packets already here: a real loss inside the talk-spurt.
+        this.counters.lost += 1 + this.pendingLost;
+        this.pendingLost = 0;
+        this.dryFrames = 0;
+        this.slotState[idx] = EMPTY;
+        this.nextSeq = (this.nextSeq + 1) & 0xffff;
+        if (this.owedFrames > 0) {
+          // A frame concealed while waiting already stood in for it: go on to the next packet now.
+          this.owedFrames--;
+          continue;
+        }
+        break;
+      }
+      if (this.dryFrames >= this.concealFrames) {
+        this.endSpurt();
+        out.kind = 'silence';
+        out.payload = this.silence;
+        return out;
+      }
+      // Dry: maybe late, maybe the end of the talk-spurt. Conceal, and wait for nextSeq while the
+      // stretch bound allows; past it, move on (lost if the spurt goes on, rolled back if it ended).
       this.dryFrames++;
-      this.pendingLost++;
-    } else {
-      this.endSpurt();
-      out.kind = 'silence';
-      out.payload = this.silence;
-      return out;
+      if (this.stretchFrames + this.owedFrames < MAX_STRETCH_FRAMES) this.owedFrames++;
+      else {
+        this.pendingLost++;
+        this.slotState[idx] = EMPTY;
+        this.nextSeq = (this.nextSeq + 1) & 0xffff;
+      }
+      break;
     }
-    this.slotState[idx] = EMPTY;
-    this.nextSeq = (this.nextSeq + 1) & 0xffff;
     this.counters.concealed++;
     out.kind = 'concealed';
     out.payload = this.conceal();
@@ -379,16 +409,21 @@ export class JitterBuffer {
   }
 
   private endSpurt(): void {
-    // Sequence numbers skipped while dry were never sent (silence): roll back so the next
+    // Sequence numbers moved past while dry were never sent (silence): roll back so the next
     // talk-spurt, which continues the numbering, is not taken for late packets.
     this.nextSeq = (this.nextSeq - this.pendingLost) & 0xffff;
     this.horizonSeq = this.nextSeq;
     this.haveHorizon = true;
     this.playing = false;
-    this.pendingLost = 0;
-    this.dryFrames = 0;
+    this.resetDry();
     this.concealRun = 0;
     if (this.adaptive) this.adaptDepth();
+  }
+
+  private resetDry(): void {
+    this.dryFrames = 0;
+    this.owedFrames = 0;
+    this.pendingLost = 0;
   }
 
   private rejectOld(seq: number): void {
@@ -427,8 +462,8 @@ export class JitterBuffer {
     this.haveHighest = false;
     this.haveTransit = false;
     this.haveLastGood = false;
-    this.pendingLost = 0;
-    this.dryFrames = 0;
+    this.resetDry();
+    this.stretchFrames = 0;
     this.concealRun = 0;
   }
 
@@ -471,6 +506,7 @@ export class JitterBuffer {
     this.slotState[idx] = PLAYED;
     this.count--;
     this.counters.skipped++;
+    if (this.stretchFrames > 0) this.stretchFrames--;
     this.nextSeq = after;
   }
 

@@ -131,16 +131,100 @@ describe('JitterBuffer', () => {
     expect(jb.counters).toMatchObject({ lost: 0, late: 0, played: 6 });
   });
 
-  it('a packet that is only late (within concealMs) is treated as lost; the spurt continues', () => {
+  it('a packet that is only late (within concealMs) plays after the concealment: stretched, not lost', () => {
     const jb = new JitterBuffer({ depthMs: 20, concealMs: 40 });
     jb.push(pkt(1), 0);
-    const out = [...drain(jb, 20, 2)]; // audio 1, then dry -> conceal 2
-    jb.push(pkt(2), 45); // too late
+    const out = [...drain(jb, 20, 2)]; // audio 1, then dry -> conceal while waiting for 2
+    jb.push(pkt(2), 45); // late
     jb.push(pkt(3), 50);
-    out.push(...drain(jb, 60, 1));
+    out.push(...drain(jb, 60, 3));
+    expect(kinds(out)).toBe('acaac');
+    expect(seqs(out)).toEqual([1, 2, 3]);
+    expect(jb.counters).toMatchObject({ lost: 0, late: 0, concealed: 2, played: 3 });
+  });
+
+  it('dry, then a later packet comes first: the missing one is lost and the concealment already stood in for it', () => {
+    const jb = new JitterBuffer({ depthMs: 20, concealMs: 40 });
+    jb.push(pkt(1), 0);
+    const out = [...drain(jb, 20, 2)]; // audio 1, conceal (2 missing, buffer dry)
+    jb.push(pkt(3), 50);
+    out.push(...drain(jb, 60, 1)); // 3 plays at once: no second concealed frame for 2
     expect(kinds(out)).toBe('aca');
     expect(seqs(out)).toEqual([1, 3]);
-    expect(jb.counters).toMatchObject({ lost: 1, late: 1 });
+    jb.push(pkt(2), 70); // the straggler, after a later packet played
+    expect(jb.counters).toMatchObject({ lost: 1, late: 1, concealed: 1 });
+  });
+
+  it('dry for two frames, then the next-but-one packet: one loss, the stream goes on without a third concealment', () => {
+    const jb = new JitterBuffer({ depthMs: 20, concealMs: 60 });
+    jb.push(pkt(1), 0);
+    const out = [...drain(jb, 20, 3)]; // audio 1, conceal, conceal
+    jb.push(pkt(3), 75);
+    jb.push(pkt(4), 78);
+    out.push(...drain(jb, 80, 2));
+    // 2 is lost; the two concealed frames stood for 2 and a 20 ms stretch; 3 and 4 play on.
+    expect(kinds(out)).toBe('accaa');
+    expect(seqs(out)).toEqual([1, 3, 4]);
+    expect(jb.counters).toMatchObject({ lost: 1, late: 0 });
+  });
+
+  it('adaptive: a 30 ms stall of a continuous stream loses nothing, and the stretch is taken back out of quiet frames', () => {
+    const jb = new JitterBuffer({ depthMs: 40, adaptive: true });
+    const loud = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0x10) });
+    const quiet = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0xff) });
+    // 1,500 frames, loud in the first and last 100, line silence between; once the delay has come
+    // down, packet 200 is 30 ms late and 201 waits behind it (a sender's stall).
+    const arrival = (i: number) => 3 + i * 20 + (i === 200 ? 30 : i === 201 ? 10 : 0);
+    const isLoud = (i: number) => i < 100 || i >= 1400;
+    const order = Array.from({ length: 1500 }, (_, i) => i).sort((a, b) => arrival(a) - arrival(b));
+    let next = 0;
+    const played: Array<{ seq: number; delay: number }> = [];
+    for (let tick = 0; tick < 31000; tick += 20) {
+      while (next < order.length && arrival(order[next]) <= tick) {
+        const i = order[next++];
+        jb.push(isLoud(i) ? loud(i) : quiet(i), arrival(i));
+      }
+      const f = jb.pop(tick);
+      if (f.kind === 'audio') played.push({ seq: f.seq!, delay: tick - (3 + f.seq! * 20) });
+    }
+    expect(jb.counters).toMatchObject({ lost: 0, late: 0 });
+    const loudPlayed = played.filter((p) => isLoud(p.seq)).map((p) => p.seq);
+    expect(loudPlayed).toEqual(Array.from({ length: 1500 }, (_, i) => i).filter(isLoud));
+    expect(played.some((p) => p.seq === 200)).toBe(true);
+    // Just before the stall the delay had come down; right after it, it is larger by the stretch.
+    // The buffer keeps that slack while it remembers the 30 ms peak (half-life ~14 s); by the
+    // second speech, quiet frames have taken it back out.
+    const before = played.find((p) => p.seq === 199)!;
+    const after = played.find((p) => p.seq === 202)!;
+    const back = played.find((p) => p.seq === 1400)!;
+    expect(after.delay).toBeGreaterThanOrEqual(before.delay + 20);
+    expect(back.delay).toBeLessThan(after.delay);
+  });
+
+  it('stretching is bounded: with no quiet frames to take it back, a stall past the bound costs a packet instead of more delay', () => {
+    const jb = new JitterBuffer({ depthMs: 20, adaptive: true, concealMs: 100 });
+    const loud = (seq: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(0x10) });
+    // Continuous speech; stalls at packets 50, 100, ... 250, each 20 ms longer than the last;
+    // the packets behind a stall arrive with it. The first is within the initial slack.
+    const stall = (i: number) => [50, 100, 150, 200, 250].indexOf(i);
+    const arrival = (i: number): number => {
+      const base = 3 + i * 20;
+      const m = stall(i);
+      if (m >= 0) return base + 30 + 20 * m;
+      return i > 0 ? Math.max(base, arrival(i - 1)) : base;
+    };
+    let next = 0;
+    const delays: number[] = [];
+    for (let tick = 0; tick < 6000; tick += 20) {
+      while (next < 300 && arrival(next) <= tick) jb.push(loud(next), arrival(next++));
+      const f = jb.pop(tick);
+      if (f.kind === 'audio') delays[f.seq!] = tick - (3 + f.seq! * 20);
+    }
+    // three stalls stretched the stream by a frame each (nothing lost); the last found the bound
+    expect([delays[149], delays[199], delays[249]].map((d) => d - delays[49])).toEqual([20, 40, 60]);
+    expect(jb.counters.late).toBe(1);
+    expect(jb.counters.lost).toBe(1);
+    expect(Math.max(...delays.filter((d) => d !== undefined))).toBeLessThanOrEqual(delays[49] + 60 + 20);
   });
 
   it('marker packet during the dry conceal window starts a new talk-spurt instead of being late', () => {
