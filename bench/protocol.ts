@@ -6,7 +6,9 @@ type SparseHistogram = ReturnType<Histogram['toSparse']>;
 // ------------------------------------------------------------------ daemon child
 
 export type ToDaemon =
-  | { type: 'open'; calls: number; portMin: number; portMax: number; profile?: boolean }
+  | { type: 'open'; calls: number; portMin: number; portMax: number; sharedPort?: number; profile?: boolean }
+  /** The callers' source ports, in call order: each call is attached to its caller (as to Asterisk's UNICASTRTP address). */
+  | { type: 'peers'; ports: number[] }
   | { type: 'start' }
   | { type: 'measure' }
   | { type: 'stop' };
@@ -45,6 +47,7 @@ export interface DaemonResult {
 
 export type FromDaemon =
   | { type: 'ready'; ports: number[]; rssSetupMiB: number }
+  | { type: 'attached' }
   | { type: 'result'; result: DaemonResult }
   | { type: 'error'; message: string };
 
@@ -52,6 +55,8 @@ export type FromDaemon =
 
 export type ToCaller =
   | { type: 'open'; daemonPorts: number[]; seed: number }
+  /** Start sending (the daemon knows every caller's address by now). */
+  | { type: 'begin' }
   | { type: 'measure' }
   | { type: 'stop' };
 
@@ -82,6 +87,7 @@ export interface CallerResult {
 }
 
 export type FromCaller =
-  | { type: 'ready' }
+  /** The callers' own ports, in the order of daemonPorts. */
+  | { type: 'ready'; ports: number[] }
   | { type: 'result'; result: CallerResult }
   | { type: 'error'; message: string };
