@@ -253,10 +253,9 @@ async function main(): Promise<void> {
             const t = new Ticker();
             t.add(() => tick(group));
             tickers.push(t);
+            setTimeout(() => t.start(), (p * 20) / PHASES);
           }
-          send({ type: 'ready', ports: callers.map((c) => c.sock.address().port) });
-        } else if (raw.type === 'begin') {
-          tickers.forEach((t, p) => setTimeout(() => t.start(), (p * 20) / PHASES));
+          send({ type: 'ready' });
         } else if (raw.type === 'measure') {
           measuring = true;
           windowStart = performance.now();

@@ -11,7 +11,6 @@ import { benchConfig } from './bench-config.ts';
 import type { Config } from '../src/config/schema.ts';
 import { systemClock } from '../src/media/clock.ts';
 import { PortPool } from '../src/media/port-pool.ts';
-import { RtpMux } from '../src/media/rtp-mux.ts';
 import { Ticker } from '../src/media/ticker.ts';
 import { loadBenchAudio } from './audio.ts';
 import { openBenchMedia, type BenchMedia } from './media-glue.ts';
@@ -66,7 +65,6 @@ async function main(): Promise<void> {
   let mediaAtWindow: Record<string, number> = {};
   let tickerAtWindow = { ...ticker.counters };
   let calls = 0;
-  let mux: RtpMux | undefined;
   let measuring = false;
   let tickInStart = 0;
   let lastTickStart = 0;
@@ -87,7 +85,6 @@ async function main(): Promise<void> {
   const sumMedia = (): Record<string, number> => {
     const s: Record<string, number> = {};
     for (const l of live) for (const [k, v] of Object.entries(l.media.counters())) s[k] = (s[k] ?? 0) + v;
-    if (mux) s.muxUnknownSource = mux.counters.unknownSource;
     return s;
   };
 
@@ -98,7 +95,6 @@ async function main(): Promise<void> {
           calls = msg.calls;
           rssBaseline = rssMiB();
           const pool = new PortPool(msg.portMin, msg.portMax);
-          if (msg.sharedPort !== undefined) mux = await RtpMux.open({ bindAddress: '127.0.0.1', port: msg.sharedPort });
           // Send-time probes around the calls' outbound phase: the first and the last call of a tick
           // send within [tickStart, tickEnd], so these bound each call's outbound interval at the socket.
           ticker.add(() => {
@@ -127,7 +123,7 @@ async function main(): Promise<void> {
               const r = rec.endReason ?? 'unknown';
               endReasons[r] = (endReasons[r] ?? 0) + 1;
             });
-            const media = await openBenchMedia({ pool, mux, ticker, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive });
+            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive });
             live.push({ call, media });
           }
           ticker.add(() => {
@@ -142,9 +138,6 @@ async function main(): Promise<void> {
           // start instead of filling up (and overflowing) while the calls are being started.
           ticker.start();
           send({ type: 'ready', ports: live.map((l) => l.media.localPort), rssSetupMiB: rssSetup });
-        } else if (msg.type === 'peers') {
-          live.forEach((l, i) => l.media.attach(l.call, { address: '127.0.0.1', port: msg.ports[i] }));
-          send({ type: 'attached' });
         } else if (msg.type === 'start') {
           // Calls are answered over time, not all in one instant: a dialer ramps up. 25 calls every
           // 50 ms (1,000 calls in 2 s) keeps the start-up work from stalling the running calls.
@@ -183,7 +176,6 @@ async function main(): Promise<void> {
           ticker.stop();
           for (const l of live) l.call.end('shutdown');
           await Promise.all(live.map((l) => l.media.close()));
-          await mux?.close();
           await new Promise((r) => setTimeout(r, 50));
           const result: DaemonResult = {
             calls,

@@ -32,8 +32,6 @@ export interface BenchOptions {
   svg: string;
   portMin: number;
   portMax: number;
-  /** Every call on one shared RTP socket on this port (media.rtpSharedPort); per-call sockets when absent. */
-  sharedPort?: number;
   seed: number;
   profile: boolean;
   /** Measure the UDP floor (udp-floor.ts) with this many socket pairs first; 0 = skip. */
@@ -139,15 +137,11 @@ async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
   let caller: ReturnType<typeof forkTs> | null = null;
   try {
     const openTimeout = 30_000 + n * 40;
-    daemon.send({ type: 'open', calls: n, portMin: o.portMin, portMax: o.portMax, sharedPort: o.sharedPort });
+    daemon.send({ type: 'open', calls: n, portMin: o.portMin, portMax: o.portMax });
     const ready = await nextMessage<Extract<FromDaemon, { type: 'ready' }>>(daemon, 'ready', openTimeout);
     caller = forkTs('caller-sim.ts');
     caller.send({ type: 'open', daemonPorts: ready.ports, seed: o.seed + n });
-    const callers = await nextMessage<Extract<FromCaller, { type: 'ready' }>>(caller, 'ready', openTimeout);
-    // As with ExternalMedia: each call learns its peer's address before any audio flows.
-    daemon.send({ type: 'peers', ports: callers.ports });
-    await nextMessage(daemon, 'attached', openTimeout);
-    caller.send({ type: 'begin' });
+    await nextMessage<Extract<FromCaller, { type: 'ready' }>>(caller, 'ready', openTimeout);
     daemon.send({ type: 'start' });
     await sleep(o.warmupS * 1000);
     daemon.send({ type: 'measure' });
@@ -290,7 +284,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
   const pts = (k: keyof StepResult): Array<[number, number | null]> => ok.map((s) => [s.calls, s[k] as number | null]);
   return renderChart(
     'ai-bridge load benchmark',
-    `${machine.cores} x ${machine.cpuModel}, node ${machine.node}, ${machine.date}, RTP: ${(machine.config as { rtp?: string } | undefined)?.rtp ?? 'per-call sockets'}`,
+    `${machine.cores} x ${machine.cpuModel}, node ${machine.node}, ${machine.date}`,
     xs,
     [
       { title: 'Outbound jitter (|interval - 20 ms|)', unit: 'ms', target: { value: TARGETS.jitterP99Ms, label: 'target p99 2 ms' }, series: [
@@ -323,7 +317,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
 }
 
 export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null }> {
-  const machine = { ...machineInfo(), config: { ...benchConfigSummary(), rtp: o.sharedPort === undefined ? 'per-call sockets' : 'one shared socket' }, durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
+  const machine = { ...machineInfo(), config: benchConfigSummary(), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
   const steps: StepResult[] = [];
   let udpFloor: UdpFloorResult | null = null;
   const save = (): void => {

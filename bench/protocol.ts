@@ -6,9 +6,7 @@ type SparseHistogram = ReturnType<Histogram['toSparse']>;
 // ------------------------------------------------------------------ daemon child
 
 export type ToDaemon =
-  | { type: 'open'; calls: number; portMin: number; portMax: number; sharedPort?: number; profile?: boolean }
-  /** The callers' source ports, in call order: each call is attached to its caller (as to Asterisk's UNICASTRTP address). */
-  | { type: 'peers'; ports: number[] }
+  | { type: 'open'; calls: number; portMin: number; portMax: number; profile?: boolean }
   | { type: 'start' }
   | { type: 'measure' }
   | { type: 'stop' };
@@ -47,7 +45,6 @@ export interface DaemonResult {
 
 export type FromDaemon =
   | { type: 'ready'; ports: number[]; rssSetupMiB: number }
-  | { type: 'attached' }
   | { type: 'result'; result: DaemonResult }
   | { type: 'error'; message: string };
 
@@ -55,8 +52,6 @@ export type FromDaemon =
 
 export type ToCaller =
   | { type: 'open'; daemonPorts: number[]; seed: number }
-  /** Start sending (the daemon knows every caller's address by now). */
-  | { type: 'begin' }
   | { type: 'measure' }
   | { type: 'stop' };
 
@@ -87,7 +82,6 @@ export interface CallerResult {
 }
 
 export type FromCaller =
-  /** The callers' own ports, in the order of daemonPorts. */
-  | { type: 'ready'; ports: number[] }
+  | { type: 'ready' }
   | { type: 'result'; result: CallerResult }
   | { type: 'error'; message: string };

@@ -13,7 +13,6 @@ import type { Config } from './config/schema.ts';
 import { BridgeError, errorMessage } from './errors.ts';
 import { systemClock } from './media/clock.ts';
 import { PortPool } from './media/port-pool.ts';
-import { RtpMux } from './media/rtp-mux.ts';
 import { Ticker } from './media/ticker.ts';
 import { startOpsServer, readiness, type OpsServer } from './observability/http.ts';
 import { BridgeMetrics, turnLatency } from './observability/metrics.ts';
@@ -147,14 +146,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
   // Draining: the adapters ask before any set-up and hand refused calls back to the dialplan.
   const admit = () => drainer.admit();
 
-  // One RTP socket for every Asterisk call when configured (src/media/rtp-mux.ts). A port that
-  // cannot be bound stops the start-up: no call could have audio.
-  const rtpMux = config.asterisk && config.media.rtpSharedPort !== undefined
-    ? await RtpMux.open({ bindAddress: config.media.bindAddress, port: config.media.rtpSharedPort, logger })
-    : undefined;
-  if (rtpMux) logger.info({ port: rtpMux.localPort, recvBufferBytes: rtpMux.recvBufferBytes }, 'shared RTP socket open');
   const asterisk = config.asterisk
-    ? await startAsteriskAdapter(config, { callFactory: factory, logger, ticker, portPool: pool, rtpMux, vicidial, admit })
+    ? await startAsteriskAdapter(config, { callFactory: factory, logger, ticker, portPool: pool, vicidial, admit })
     : null;
   const freeswitch = config.freeswitch
     ? await startFreeswitchAdapter({ freeswitch: config.freeswitch, transfers: config.transfers }, { callFactory: factory, logger, ticker, admit })
@@ -215,7 +208,6 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       clearInterval(stateTimer);
       stopRetention();
       await Promise.allSettled([asterisk?.close(), freeswitch?.close(), ops?.close()]);
-      await rtpMux?.close();
       vicidial?.close();
       ticker.stop();
       await index.close();

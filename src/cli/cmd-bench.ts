@@ -1,5 +1,5 @@
 /**
- * `ai-bridge bench`: the load benchmark (default; `--rtp shared` puts every call on one RTP socket), or the reliability runs with --fuzz / --fuzz-events
+ * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --fuzz-events
  * [--count N --seed S --max-seconds T] / --soak / --faults / --floor [--calls N] (the UDP floor alone;
  * the load benchmark measures it first unless --no-floor).
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
@@ -17,13 +17,6 @@ function parseSteps(v: string | undefined): number[] {
     throw new BridgeError('CONFIG_INVALID', `--steps expects comma-separated call counts between 1 and 5000, got "${v}"`, { steps: v });
   }
   return steps;
-}
-
-/** `--rtp shared` (one socket for all calls, as with media.rtpSharedPort) or `--rtp per-call` (the default). */
-function parseRtpMode(v: string | undefined): number | undefined {
-  if (v === undefined || v === 'per-call') return undefined;
-  if (v === 'shared') return 41990;
-  throw new BridgeError('CONFIG_INVALID', `--rtp expects "per-call" or "shared", got "${v}"`, { rtp: v });
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
@@ -92,7 +85,6 @@ export async function run(args: ParsedArgs): Promise<number> {
     svg,
     portMin: flagNumber(args, 'port-min') ?? 42000,
     portMax: flagNumber(args, 'port-max') ?? 49999,
-    sharedPort: parseRtpMode(flagString(args, 'rtp')),
     seed,
     profile: Boolean(args.flags.profile),
     floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...requested)),

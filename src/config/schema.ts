@@ -28,12 +28,6 @@ export const mediaSchema = z
     bindAddress: z.string().default('127.0.0.1'),
     rtpPortMin: z.number().int().min(1024).max(65534).default(40000),
     rtpPortMax: z.number().int().min(1025).max(65535).default(40999),
-    /**
-     * Asterisk: one UDP port for every call's RTP instead of one per call from rtpPortMin-Max.
-     * Calls are told apart by Asterisk's UNICASTRTP source address. Less CPU per packet at high
-     * call counts, one firewall port; needs net.core.rmem_max of 4 MiB or more (`ai-bridge doctor`).
-     */
-    rtpSharedPort: z.number().int().min(1024).max(65535).optional(),
     codec: z.enum(['ulaw', 'alaw']).default('ulaw'),
     /** Jitter-buffer depth (the starting depth when adaptive). */
     jitterBufferMs: z.number().int().min(20).max(500).default(40),
@@ -55,10 +49,6 @@ export const mediaSchema = z
   .refine((m) => m.rtpPortMax > m.rtpPortMin, {
     message: 'rtpPortMax must be greater than rtpPortMin',
     path: ['rtpPortMax'],
-  })
-  .refine((m) => m.rtpSharedPort === undefined || m.rtpSharedPort < m.rtpPortMin || m.rtpSharedPort > m.rtpPortMax, {
-    message: 'rtpSharedPort must lie outside rtpPortMin-rtpPortMax (the per-call range)',
-    path: ['rtpSharedPort'],
   })
   .default({});
 

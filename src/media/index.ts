@@ -43,7 +43,6 @@ export {
   type RtpMalformedCode,
   type RtpPeer,
 } from './rtp-endpoint.ts';
-export { DEFAULT_MUX_RECV_BUFFER, RtpMux, type RtpMuxCounters, type RtpMuxOptions } from './rtp-mux.ts';
 export { createVad, levelDbfs, SILENT_DBFS, type Vad, type VadProcessOptions, type VadResult, type VadTuning } from './vad.ts';
 export {
   RtpMediaSession,

@@ -1,8 +1,6 @@
 /**
- * One call's RTP: receives and sends on the same port (Asterisk's strictrtp drops the first packets
- * from a source port it has not seen, so the socket we receive on is the one we send from). The
- * port is either the call's own socket, from the PortPool, or the daemon's shared socket (RtpMux,
- * media.rtpSharedPort), which routes to this endpoint by Asterisk's source address.
+ * One call's UDP socket: receives and sends RTP on the same port (Asterisk's strictrtp drops the
+ * first packets from a source port it has not seen, so one socket per call for both directions).
  *
  * Where to send is known from the start (Asterisk's UNICASTRTP_LOCAL_ADDRESS/PORT): Asterisk sends
  * nothing while nothing is heard, so waiting for an inbound packet to learn the peer would leave
@@ -20,7 +18,6 @@ import { ipLiteralLookup } from './ip-lookup.ts';
 import { G711_PAYLOAD_TYPE, type G711Codec } from './g711.ts';
 import type { PortPool } from './port-pool.ts';
 import { parseRtp, type RtpPacket } from './rtp-packet.ts';
-import type { RtpMux } from './rtp-mux.ts';
 
 export interface RtpPeer {
   readonly address: string;
@@ -28,10 +25,7 @@ export interface RtpPeer {
 }
 
 export interface RtpEndpointOptions {
-  /** A socket of its own from this pool; or, with `mux`, the shared socket (give exactly one). */
-  readonly pool?: PortPool;
-  /** The shared socket: inbound is taken only from `remote` (pinned), which must be named before any arrives. */
-  readonly mux?: RtpMux;
+  readonly pool: PortPool;
   readonly bindAddress: string;
   /** Where to send from the first packet on (Asterisk: UNICASTRTP_LOCAL_ADDRESS:UNICASTRTP_LOCAL_PORT). */
   readonly remote?: RtpPeer;
@@ -88,11 +82,8 @@ export class RtpEndpoint {
     handlerErrors: 0,
   };
 
-  /** Own socket (pool mode) or null (mux mode). */
-  private readonly socket: dgram.Socket | null;
-  private readonly pool: PortPool | null;
-  private readonly mux: RtpMux | null;
-  private unroute: (() => void) | null = null;
+  private readonly socket: dgram.Socket;
+  private readonly pool: PortPool;
   private readonly clock: Clock;
   private readonly log: pino.Logger;
   private readonly audioPt: number;
@@ -109,25 +100,20 @@ export class RtpEndpoint {
   private closed = false;
   private closing: Promise<void> | null = null;
 
-  /** Bind a socket on the next free port of the pool (skipping ports another process holds), or join the shared socket. */
+  /** Bind a socket on the next free port of the pool (skipping ports another process holds). */
   static async open(opts: RtpEndpointOptions): Promise<RtpEndpoint> {
-    if ((opts.pool === undefined) === (opts.mux === undefined)) {
-      throw new BridgeError('INTERNAL', 'RtpEndpoint needs either a port pool or the shared socket, not both or neither', {});
-    }
-    if (opts.mux) return new RtpEndpoint(null, opts.mux.localPort, opts);
-    const pool = opts.pool!;
     const type = isIPv6(opts.bindAddress) ? 'udp6' : 'udp4';
-    const attempts = pool.size;
+    const attempts = opts.pool.size;
     let lastError: unknown;
     for (let i = 0; i < attempts; i++) {
-      const port = pool.acquire(); // throws RTP_NO_PORT when the pool is exhausted
+      const port = opts.pool.acquire(); // throws RTP_NO_PORT when the pool is exhausted
       const socket = dgram.createSocket({ type, reuseAddr: false, lookup: ipLiteralLookup() });
       try {
         await bind(socket, port, opts.bindAddress);
         return new RtpEndpoint(socket, port, opts);
       } catch (err) {
         lastError = err;
-        pool.release(port);
+        opts.pool.release(port);
         socket.close();
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EADDRINUSE' && code !== 'EACCES') {
@@ -138,31 +124,34 @@ export class RtpEndpoint {
         }
       }
     }
-    throw new BridgeError('RTP_NO_PORT', `no bindable RTP port in ${pool.min}-${pool.max} on ${opts.bindAddress}`, {
+    throw new BridgeError('RTP_NO_PORT', `no bindable RTP port in ${opts.pool.min}-${opts.pool.max} on ${opts.bindAddress}`, {
       bindAddress: opts.bindAddress,
       attempts,
     }, { cause: lastError });
   }
 
-  private constructor(socket: dgram.Socket | null, port: number, opts: RtpEndpointOptions) {
+  private constructor(socket: dgram.Socket, port: number, opts: RtpEndpointOptions) {
     this.socket = socket;
     this.localPort = port;
-    this.localAddress = opts.mux ? opts.mux.localAddress : opts.bindAddress;
-    this.pool = opts.pool ?? null;
-    this.mux = opts.mux ?? null;
+    this.localAddress = opts.bindAddress;
+    this.pool = opts.pool;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.logger ?? pino({ level: 'silent' });
     this.audioPt = G711_PAYLOAD_TYPE[opts.codec ?? 'ulaw'];
     this.dtmfPt = opts.dtmfPayloadType ?? DEFAULT_DTMF_PAYLOAD_TYPE;
     this.onPacket = opts.onPacket;
     this.onDtmf = opts.onDtmf;
-    // On the shared socket the source is the routing key: nothing can be latched.
-    this.pinned = this.mux !== null || (opts.pinPeer ?? false);
-    if (opts.remote) this.setRemote(opts.remote);
-    if (socket) {
-      socket.on('message', this.handleMessage);
-      socket.on('error', this.handleError);
+    this.pinned = opts.pinPeer ?? false;
+    if (opts.remote) {
+      this.dstAddress = opts.remote.address;
+      this.dstPort = opts.remote.port;
+      if (this.pinned) {
+        this.srcAddress = opts.remote.address;
+        this.srcPort = opts.remote.port;
+      }
     }
+    socket.on('message', this.handleMessage);
+    socket.on('error', this.handleError);
   }
 
   /** Where packets are sent (the latched source once there is one, unless pinned). */
@@ -192,10 +181,6 @@ export class RtpEndpoint {
       this.srcAddress = remote.address;
       this.srcPort = remote.port;
     }
-    if (this.mux && !this.closed) {
-      this.unroute?.();
-      this.unroute = this.mux.route(remote, this.handleMessage);
-    }
   }
 
   /** Send one datagram to the peer. Node copies the bytes to the kernel before the next tick reuses them. */
@@ -208,35 +193,26 @@ export class RtpEndpoint {
     this.counters.packetsOut++;
     this.counters.bytesOut += buf.length;
     try {
-      if (this.socket) this.socket.send(buf, this.dstPort, this.dstAddress);
-      else this.mux!.send(buf, this.dstPort, this.dstAddress);
+      this.socket.send(buf, this.dstPort, this.dstAddress);
     } catch (err) {
       this.counters.sendErrors++;
       this.log.debug({ err: errorMessage(err) }, 'rtp send failed');
     }
   }
 
-  /** Stop receiving, close the socket and return the port to the pool (or leave the shared socket). Idempotent. */
+  /** Stop receiving, close the socket, return the port to the pool. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
-    const socket = this.socket;
-    if (socket === null) {
-      this.unroute?.();
-      this.unroute = null;
-      this.closing = Promise.resolve();
-      return this.closing;
-    }
-    const release = (): void => this.pool?.release(this.localPort);
     this.closing = new Promise<void>((resolve) => {
-      socket.off('message', this.handleMessage);
+      this.socket.off('message', this.handleMessage);
       try {
-        socket.close(() => {
-          release();
+        this.socket.close(() => {
+          this.pool.release(this.localPort);
           resolve();
         });
       } catch {
-        release();
+        this.pool.release(this.localPort);
         resolve();
       }
     });

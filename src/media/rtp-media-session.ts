@@ -22,16 +22,13 @@ import { Pacer } from './pacer.ts';
 import type { PortPool } from './port-pool.ts';
 import { RtpEndpoint, type RtpMalformedCode, type RtpPeer } from './rtp-endpoint.ts';
 import type { RtpPacket } from './rtp-packet.ts';
-import type { RtpMux } from './rtp-mux.ts';
 import type { Ticker } from './ticker.ts';
 
 export interface RtpMediaSessionOptions {
   /** The call to drive; omit to bind the port first and attach() the call later. */
   readonly call?: CallSession;
   readonly ticker: Ticker;
-  /** The call's own socket from this pool, or the shared socket (`mux`): exactly one. */
-  readonly pool?: PortPool;
-  readonly mux?: RtpMux;
+  readonly pool: PortPool;
   readonly bindAddress: string;
   /** Asterisk's UNICASTRTP_LOCAL_ADDRESS/PORT: we send there from the first tick. */
   readonly remote?: RtpPeer;
@@ -101,7 +98,6 @@ export class RtpMediaSession {
     let session: RtpMediaSession | null = null;
     const endpoint = await RtpEndpoint.open({
       pool: opts.pool,
-      mux: opts.mux,
       bindAddress: opts.bindAddress,
       remote: opts.remote,
       pinPeer: opts.pinPeer,

@@ -1,7 +1,6 @@
 /**
  * Host checks: our RTP port range must be bindable and must not overlap Asterisk's own
- * (rtp.conf rtpstart/rtpend, default 10000-20000); with one shared RTP socket the kernel must allow
- * it a large receive buffer; the records folder needs free space.
+ * (rtp.conf rtpstart/rtpend, default 10000-20000); the records folder needs free space.
  */
 import { createSocket } from 'node:dgram';
 import { existsSync, readFileSync } from 'node:fs';
@@ -79,31 +78,6 @@ export async function checkRtpRange(inp: RtpCheckInput): Promise<CheckResult[]> 
       : fail('rtp ports', `${busy.length}/${n} sampled ports busy or not bindable on ${inp.bindAddress}: ${busy.slice(0, 5).join(', ')}${busy.length > 5 ? ', ...' : ''}`),
   );
   return out;
-}
-
-/** What the shared RTP socket asks for (src/media/rtp-mux.ts): ~80 ms of 1,000 calls' datagrams. */
-const SHARED_RCVBUF_WANTED = 4 * 1024 * 1024;
-
-/**
- * media.rtpSharedPort: one receive queue holds every call's packets while the event loop is busy,
- * and the kernel caps it at net.core.rmem_max (212,992 bytes on a stock kernel: a few milliseconds
- * of a thousand calls). A warning, not a failure: a few hundred calls get by with less.
- */
-export function checkSharedRtpBuffer(port: number, rmemMaxPath = '/proc/sys/net/core/rmem_max'): CheckResult {
-  let rmemMax: number;
-  try {
-    rmemMax = Number(readFileSync(rmemMaxPath, 'utf8').trim());
-  } catch (err) {
-    return pass('rtp shared socket', `port ${port}; cannot read ${rmemMaxPath}: ${(err as Error).message}`, true);
-  }
-  if (!Number.isFinite(rmemMax)) return pass('rtp shared socket', `port ${port}; ${rmemMaxPath} is not a number`, true);
-  if (rmemMax >= SHARED_RCVBUF_WANTED) return pass('rtp shared socket', `port ${port}; net.core.rmem_max ${rmemMax} allows a 4 MiB receive buffer`);
-  return pass(
-    'rtp shared socket',
-    `port ${port}; net.core.rmem_max is ${rmemMax}: the one receive buffer holds only a few ms of many calls' packets. ` +
-      `Raise it: echo 'net.core.rmem_max = ${SHARED_RCVBUF_WANTED}' > /etc/sysctl.d/60-ai-bridge.conf && sysctl --system`,
-    true,
-  );
 }
 
 export async function checkDisk(dir: string, minFreeMb: number): Promise<CheckResult> {

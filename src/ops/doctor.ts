@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.ts';
 import { opsSchema, type OpsConfig } from '../config/ops.ts';
 import { scrub, type CheckResult } from './check.ts';
-import { checkDisk, checkRtpRange, checkSharedRtpBuffer } from './check-host.ts';
+import { checkDisk, checkRtpRange } from './check-host.ts';
 import { checkAri, checkEsl } from './check-pbx.ts';
 import { checkProviders } from './check-providers.ts';
 import { checkVicidial } from './check-vicidial.ts';
@@ -52,7 +52,6 @@ export async function runDoctor(cfg: Config, opts: DoctorOptions = {}): Promise<
         rtpConfPath: ops.doctor.rtpConfPath,
       }),
     );
-    if (cfg.media.rtpSharedPort !== undefined) jobs.push(Promise.resolve([checkSharedRtpBuffer(cfg.media.rtpSharedPort)]));
     jobs.push(checkDisk(cfg.records.dir, ops.doctor.minFreeDiskMb).then((r) => [r]));
   }
   const settled = await Promise.allSettled(jobs);

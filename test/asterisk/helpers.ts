@@ -1,6 +1,5 @@
 import pino from 'pino';
 import { PortPool } from '../../src/media/port-pool.ts';
-import type { RtpMux } from '../../src/media/rtp-mux.ts';
 import { Ticker } from '../../src/media/ticker.ts';
 import { asteriskSchema, type AsteriskConfigInput } from '../../src/config/asterisk.ts';
 import { AsteriskAdapter } from '../../src/pbx/asterisk/adapter.ts';
@@ -43,8 +42,6 @@ export async function rig(opts: {
   maxCallSeconds?: number;
   /** The real RtpMediaSession binder instead of the test binder. */
   realMedia?: boolean;
-  /** With realMedia: every call on this shared RTP socket (media.rtpSharedPort) instead of the pool. */
-  rtpMux?: RtpMux;
 } = {}): Promise<Rig> {
   const fake = opts.fake ?? (await new FakeAri().start());
   const pool = new PortPool(portBase, portBase + 399);
@@ -66,7 +63,7 @@ export async function rig(opts: {
     maxCallSeconds: opts.maxCallSeconds ?? 600,
     callFactory: factory,
     media: opts.realMedia
-      ? rtpMediaBinder({ pool, mux: opts.rtpMux, ticker, bindAddress: '127.0.0.1', jitterBufferMs: 60, logger: pino({ level: 'silent' }) })
+      ? rtpMediaBinder({ pool, ticker, bindAddress: '127.0.0.1', jitterBufferMs: 60, logger: pino({ level: 'silent' }) })
       : testMediaBinder(pool, ticker, media),
     clock: opts.clock,
     vicidial: opts.vicidial,

@@ -46,42 +46,6 @@ describe('ARI adapter on the real media plane (RtpMediaSession)', () => {
   });
 });
 
-describe('ARI adapter on one shared RTP socket (media.rtpSharedPort)', () => {
-  it('every ExternalMedia channel names the shared port; each call hears only its own channel; hang-ups unroute', async () => {
-    const { RtpMux } = await import('../../src/media/rtp-mux.ts');
-    // above Linux's ephemeral range, clear of the other tests' fixed ranges
-    const mux = await RtpMux.open({ bindAddress: '127.0.0.1', port: 65526 + (process.pid % 4) }); // 65526-65529
-    try {
-      r = await rig({ realMedia: true, rtpMux: mux });
-      await r.adapter.start();
-      const callers = Array.from({ length: 3 }, (_, i) => r!.fake.startCall({ callerNumber: `555000000${i}` }));
-      await waitFor(() => callers.every((c) => (r!.fake.rtpFor(c.id)?.received.length ?? 0) >= 5), 'greetings');
-      expect(r.fake.unicastChannels().map((c) => c.external!.port)).toEqual([mux.localPort, mux.localPort, mux.localPort]);
-      for (const c of callers) expect(r.fake.rtpFor(c.id)!.received[0].from).toBe(`127.0.0.1:${mux.localPort}`);
-      expect(mux.routes).toBe(3);
-      expect(r.pool.inUse).toBe(0);
-
-      // Only the second caller speaks: only the second session hears it.
-      const sessions = r.factory.sessions;
-      const before = sessions.map((s) => s.inbound.length);
-      await r.fake.rtpFor(callers[1].id)!.play(ulawTone(25));
-      await waitFor(() => rms(sessions[1].inbound.slice(before[1])) > 1500, 'caller audio on the shared socket');
-      expect(rms(sessions[0].inbound.slice(before[0]))).toBeLessThan(100);
-      expect(rms(sessions[2].inbound.slice(before[2]))).toBeLessThan(100);
-
-      callers.forEach((c) => r!.fake.hangup(c.id));
-      await waitFor(() => leakReport(r!).activeCalls === 0, 'cleanup');
-      expect(leakReport(r)).toEqual(NO_LEAKS);
-      expect(mux.routes).toBe(0);
-      expect(mux.isClosed).toBe(false);
-    } finally {
-      await r?.close();
-      r = null;
-      await mux.close();
-    }
-  });
-});
-
 describe('startAsteriskAdapter entry', () => {
   it('starts from the app config with the default RtpMediaSession binder and reports counters', async () => {
     const { startAsteriskAdapter } = await import('../../src/pbx/asterisk/index.ts');

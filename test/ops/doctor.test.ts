@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.ts';
 import { opsSchema } from '../../src/config/ops.ts';
 import { doctorCommand } from '../../src/ops/cli-doctor.ts';
-import { checkDisk, checkRtpRange, checkSharedRtpBuffer, parseRtpConf } from '../../src/ops/check-host.ts';
+import { checkDisk, checkRtpRange, parseRtpConf } from '../../src/ops/check-host.ts';
 import { checkAri, checkEsl, parseAsteriskVersion, supportsExternalMedia } from '../../src/ops/check-pbx.ts';
 import { checkProviders } from '../../src/ops/check-providers.ts';
 import { checkVicidial } from '../../src/ops/check-vicidial.ts';
@@ -214,18 +214,6 @@ describe('host checks', () => {
     } finally {
       busy.close();
     }
-  });
-  it('shared RTP socket: warns, naming the sysctl, when net.core.rmem_max is below 4 MiB', async () => {
-    const small = join(tmp, 'rmem-small');
-    const large = join(tmp, 'rmem-large');
-    await writeFile(small, '212992\n');
-    await writeFile(large, '8388608\n');
-    const warn = checkSharedRtpBuffer(41990, small);
-    expect(warn).toMatchObject({ name: 'rtp shared socket', ok: true, warn: true });
-    expect(warn.detail).toContain('net.core.rmem_max is 212992');
-    expect(warn.detail).toContain('sysctl');
-    expect(checkSharedRtpBuffer(41990, large)).toEqual({ name: 'rtp shared socket', ok: true, detail: expect.stringContaining('allows a 4 MiB') });
-    expect(checkSharedRtpBuffer(41990, join(tmp, 'absent'))).toMatchObject({ ok: true, warn: true, detail: expect.stringContaining('cannot read') });
   });
   it('checks free disk space under the records dir', async () => {
     expect((await checkDisk(join(tmp, 'records'), 1)).ok).toBe(true);

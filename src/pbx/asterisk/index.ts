@@ -14,7 +14,6 @@ import type { Config } from '../../config/schema.ts';
 import { BridgeError } from '../../errors.ts';
 import type { Clock } from '../../media/clock.ts';
 import type { PortPool } from '../../media/port-pool.ts';
-import type { RtpMux } from '../../media/rtp-mux.ts';
 import type { Ticker } from '../../media/ticker.ts';
 import type { Admission } from '../../ops/drain.ts';
 import type { Vicidial } from '../../vicidial/action-sink.ts';
@@ -29,8 +28,6 @@ export interface AsteriskDeps {
   readonly logger?: pino.Logger;
   readonly ticker: Ticker;
   readonly portPool: PortPool;
-  /** The shared RTP socket (media.rtpSharedPort); every call uses it instead of a port from portPool. */
-  readonly rtpMux?: RtpMux;
   readonly vicidial?: Vicidial;
   /** Default: RtpMediaSession on portPool/ticker (media-rtp-binder.ts). */
   readonly media?: MediaBinder;
@@ -60,7 +57,7 @@ export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: Aste
   }
   const rtpBinder: RtpMediaBinder | null = deps.media
     ? null
-    : rtpMediaBinder({ pool: deps.portPool, mux: deps.rtpMux, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, logger });
+    : rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, logger });
   const media = deps.media ?? rtpBinder!;
   const adapter = new AsteriskAdapter({
     config: config.asterisk,

@@ -5,22 +5,18 @@
  * ExternalMedia needs our port before Asterisk's UNICASTRTP address exists (`external_host`), so the
  * session binds its socket first (a port from the shared pool, kept from then on: no window in which
  * another process could take it) and is attached to the call and to Asterisk's address once the
- * ExternalMedia channel answers. With the shared socket (`mux`, media.rtpSharedPort) every call names
- * the same port, and attaching routes Asterisk's address to the call before audio can flow.
+ * ExternalMedia channel answers.
  */
 import type pino from 'pino';
 import type { CallSession } from '../../agent/call-port.ts';
 import { BridgeError, errorMessage } from '../../errors.ts';
 import type { PortPool } from '../../media/port-pool.ts';
 import { RtpMediaSession } from '../../media/rtp-media-session.ts';
-import type { RtpMux } from '../../media/rtp-mux.ts';
 import type { Ticker } from '../../media/ticker.ts';
 import type { CallMediaBinding, MediaBinder, RtpRemote } from './media-binding.ts';
 
 export interface RtpBinderOptions {
   readonly pool: PortPool;
-  /** The shared socket (media.rtpSharedPort): used instead of the pool when given. */
-  readonly mux?: RtpMux;
   readonly ticker: Ticker;
   readonly bindAddress: string;
   readonly jitterBufferMs: number;
@@ -35,7 +31,6 @@ export interface RtpTotals {
   /** Malformed, unknown payload type, duplicate, jitter-buffer overflow. */
   dropped: number;
   late: number;
-  /** From a source other than the call's (on the shared socket: a source no call expects). */
   wrongSource: number;
 }
 
@@ -58,7 +53,7 @@ export function rtpMediaBinder(opts: RtpBinderOptions): RtpMediaBinder {
     try {
       media = await RtpMediaSession.open({
         ticker: opts.ticker,
-        ...(opts.mux ? { mux: opts.mux } : { pool: opts.pool }),
+        pool: opts.pool,
         bindAddress: opts.bindAddress,
         codec,
         jitterBufferMs: opts.jitterBufferMs,
@@ -88,7 +83,6 @@ export function rtpMediaBinder(opts: RtpBinderOptions): RtpMediaBinder {
     totals(): RtpTotals {
       const t = { ...closed };
       for (const m of live) addCounters(t, m.counters());
-      if (opts.mux) t.wrongSource += opts.mux.counters.unknownSource;
       return t;
     },
   });
