@@ -66,6 +66,15 @@ function send(msg: FromCaller): void {
   process.send?.(msg);
 }
 
+/**
+ * The result is large at 1,000 calls (hundreds of KiB): disconnecting right after send() can close
+ * the IPC channel while the message is still being written, and the parent never gets it.
+ */
+function sendLast(msg: FromCaller): void {
+  if (!process.send) return;
+  process.send(msg, undefined, {}, () => process.disconnect?.());
+}
+
 async function main(): Promise<void> {
   const audio = loadBenchAudio();
   const lastSpeech = await lastSpeechFrames(audio, benchConfig().media.vad);
@@ -285,8 +294,7 @@ async function main(): Promise<void> {
             cpuSystemMs: cpu.system / 1000,
           };
           await Promise.all(callers.map((c) => new Promise<void>((res) => c.sock.close(() => res()))));
-          send({ type: 'result', result });
-          process.disconnect?.();
+          sendLast({ type: 'result', result });
         }
       } catch (err) {
         send({ type: 'error', message: err instanceof Error ? err.message : String(err) });

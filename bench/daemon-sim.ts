@@ -24,6 +24,15 @@ function send(msg: FromDaemon): void {
   process.send?.(msg);
 }
 
+/**
+ * The result is large at 1,000 calls (hundreds of KiB): disconnecting right after send() can close
+ * the IPC channel while the message is still being written, and the parent never gets it.
+ */
+function sendLast(msg: FromDaemon): void {
+  if (!process.send) return;
+  process.send(msg, undefined, {}, () => process.disconnect?.());
+}
+
 function gc(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -207,8 +216,7 @@ async function main(): Promise<void> {
             endReasons,
             activeHandlesAfterClose: (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length,
           };
-          send({ type: 'result', result });
-          process.disconnect?.();
+          sendLast({ type: 'result', result });
         }
       } catch (err) {
         send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });

@@ -69,8 +69,7 @@ process.on('message', (msg: ToPeer) => {
         received,
         tickWakeP99Ms: wake.summary().p99,
         eventLoopP99Ms: loop.percentile(99) / 1e6,
-      });
-      process.disconnect?.();
+      }, undefined, {}, () => process.disconnect?.()); // disconnect once the message is written
     }
   })();
 });
