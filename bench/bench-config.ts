@@ -1,13 +1,13 @@
-/** The configuration every benchmark call runs with: the daemon defaults, except a long max call time. */
+/** The configuration every benchmark call runs with: the daemon defaults, except a long max call time (and `--tick-slots`). */
 import { validateConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
 
-export function benchConfig(): Config {
-  return validateConfig({ agent: { maxCallSeconds: 3600 } });
+export function benchConfig(media: { tickSlots?: number } = {}): Config {
+  return validateConfig({ agent: { maxCallSeconds: 3600 }, media });
 }
 
 /** The settings that shape the measured latencies (reported in the JSON so the numbers can be read). */
-export function benchConfigSummary(): {
+export function benchConfigSummary(media: { tickSlots?: number } = {}): {
   endOfTurnMs: number;
   hangoverMs: number;
   onsetMs: number;
@@ -15,8 +15,10 @@ export function benchConfigSummary(): {
   jitterAdaptive: boolean;
   confirmMs: number;
   vadAggressiveness: number;
+  tickLeadMs: number;
+  tickSlots: number;
 } {
-  const c = benchConfig();
+  const c = benchConfig(media);
   return {
     endOfTurnMs: c.agent.endOfTurnMs,
     hangoverMs: c.media.vad.hangoverMs,
@@ -25,5 +27,7 @@ export function benchConfigSummary(): {
     jitterAdaptive: c.media.jitterAdaptive,
     confirmMs: c.agent.bargeIn.confirmMs,
     vadAggressiveness: c.media.vad.aggressiveness,
+    tickLeadMs: c.media.tickLeadMs,
+    tickSlots: c.media.tickSlots,
   };
 }

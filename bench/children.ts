@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-export function forkTs(file: string, extraExecArgv: string[] = []): ChildProcess {
-  return fork(join(here, file), [], {
+export function forkTs(file: string, extraExecArgv: string[] = [], args: string[] = []): ChildProcess {
+  return fork(join(here, file), args, {
     execArgv: ['--import', 'tsx', '--expose-gc', ...extraExecArgv],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',

@@ -55,14 +55,15 @@ interface Live {
 }
 
 async function main(): Promise<void> {
-  const cfg = benchConfig();
+  const slotsArg = process.argv.find((a) => a.startsWith('--tick-slots='));
+  const cfg = benchConfig(slotsArg ? { tickSlots: Number(slotsArg.slice('--tick-slots='.length)) } : {});
   const audio = loadBenchAudio();
   const logger = pino({ level: 'silent' });
   const stt = new InstantStt();
   const tts = new InstantTts(audio.agentGreeting, audio.agentReply);
   const greetingCache = new AudioCache();
   const createVad = await vadFactory(cfg);
-  const ticker = new Ticker(systemClock, { leadMs: cfg.media.tickLeadMs });
+  const ticker = new Ticker(systemClock, { leadMs: cfg.media.tickLeadMs, slots: cfg.media.tickSlots });
   const loop = monitorEventLoopDelay({ resolution: 1 });
   const live: Live[] = [];
   const endReasons: Record<string, number> = {};

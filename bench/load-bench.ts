@@ -32,6 +32,8 @@ export interface BenchOptions {
   svg: string;
   portMin: number;
   portMax: number;
+  /** media.tickSlots for the daemon side (default: the daemon's default). */
+  tickSlots?: number;
   seed: number;
   profile: boolean;
   /** Measure the UDP floor (udp-floor.ts) with this many socket pairs first; 0 = skip. */
@@ -133,7 +135,7 @@ export function profileDir(n: number): string {
 }
 
 async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
-  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : []);
+  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : [], o.tickSlots ? [`--tick-slots=${o.tickSlots}`] : []);
   let caller: ReturnType<typeof forkTs> | null = null;
   try {
     const openTimeout = 30_000 + n * 40;
@@ -317,7 +319,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
 }
 
 export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null }> {
-  const machine = { ...machineInfo(), config: benchConfigSummary(), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
+  const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
   const steps: StepResult[] = [];
   let udpFloor: UdpFloorResult | null = null;
   const save = (): void => {

@@ -65,7 +65,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     },
   });
 
-  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs });
+  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots });
   ticker.start();
   const pool = new PortPool(config.media.rtpPortMin, config.media.rtpPortMax);
   const index = await openCallIndex(config.records, logger);

@@ -1,5 +1,5 @@
 /**
- * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz / --fuzz-events
+ * `ai-bridge bench`: the load benchmark (default; `--tick-slots N` runs the daemon side with media.tickSlots N), or the reliability runs with --fuzz / --fuzz-events
  * [--count N --seed S --max-seconds T] / --soak / --faults / --floor [--calls N] (the UDP floor alone;
  * the load benchmark measures it first unless --no-floor).
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
@@ -17,6 +17,13 @@ function parseSteps(v: string | undefined): number[] {
     throw new BridgeError('CONFIG_INVALID', `--steps expects comma-separated call counts between 1 and 5000, got "${v}"`, { steps: v });
   }
   return steps;
+}
+
+function parseTickSlots(v: number | undefined): number | undefined {
+  if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 10)) {
+    throw new BridgeError('CONFIG_INVALID', `--tick-slots expects an integer from 1 to 10 (media.tickSlots), got ${v}`, { tickSlots: v });
+  }
+  return v;
 }
 
 export async function run(args: ParsedArgs): Promise<number> {
@@ -85,6 +92,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     svg,
     portMin: flagNumber(args, 'port-min') ?? 42000,
     portMax: flagNumber(args, 'port-max') ?? 49999,
+    tickSlots: parseTickSlots(flagNumber(args, 'tick-slots')),
     seed,
     profile: Boolean(args.flags.profile),
     floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...requested)),

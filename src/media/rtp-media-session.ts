@@ -145,7 +145,9 @@ export class RtpMediaSession {
     if (remote) this.endpoint.setRemote(remote);
     this.call = call;
     call.on('ended', this.onEnded);
-    this.unsubscribe = [this.ticker.add(this.onInbound, 'inbound'), this.ticker.add(this.onOutbound, 'outbound')];
+    // Both phases at one slot: a reply that a turn end starts goes out on the sub-tick that ended it.
+    const slot = this.ticker.nextSlot();
+    this.unsubscribe = [this.ticker.add(this.onInbound, 'inbound', slot), this.ticker.add(this.onOutbound, 'outbound', slot)];
   }
 
   get localAddress(): string {

@@ -36,6 +36,13 @@ export interface TickerOptions {
    * at most this long per tick; the kernel holds datagrams that arrive meanwhile.
    */
   readonly leadMs?: number;
+  /**
+   * Spread the period's work over this many evenly spaced sub-ticks ("slots"): a subscriber runs
+   * once a period, at its own slot. With many calls one tick is many milliseconds of work in one
+   * piece, during which no datagram is read; in slots the loop reads between the pieces. 1 = one
+   * tick per period.
+   */
+  readonly slots?: number;
   readonly logger?: pino.Logger;
 }
 
@@ -59,10 +66,14 @@ export class Ticker {
   private readonly log: pino.Logger;
   // Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a tick iterates a stable
   // snapshot even when a subscriber unsubscribes itself or another one mid-tick.
-  private subscribers: readonly TickFn[] = [];
-  private outSubscribers: readonly TickFn[] = [];
-  /** Ticks whose outbound phase is due once the promise jobs have run: [tick, nominal, ...]. */
+  readonly slots: number;
+  private readonly slotMs: number;
+  // Per slot; copy-on-write.
+  private readonly subscribers: Array<readonly TickFn[]>;
+  private readonly outSubscribers: Array<readonly TickFn[]>;
+  /** Sub-ticks whose outbound phase is due once the promise jobs have run: [tick, slot, nominal, ...]. */
   private pendingOut: number[] = [];
+  private nextSlotIndex = 0;
   private outScheduled = false;
   private startMs = 0;
   private tickNo = 0;
@@ -73,31 +84,49 @@ export class Ticker {
   constructor(clock: Clock = systemClock, opts: TickerOptions = {}) {
     this.clock = clock;
     this.periodMs = opts.periodMs ?? FRAME_MS;
-    this.maxCatchUp = Math.max(1, opts.maxCatchUpTicks ?? 10);
-    this.leadMs = clock.waitUntil ? Math.max(0, Math.min(opts.leadMs ?? 0, this.periodMs / 2)) : 0;
+    this.slots = Math.max(1, Math.floor(opts.slots ?? 1));
+    this.slotMs = this.periodMs / this.slots;
+    this.subscribers = Array.from({ length: this.slots }, () => []);
+    this.outSubscribers = Array.from({ length: this.slots }, () => []);
+    this.maxCatchUp = Math.max(1, opts.maxCatchUpTicks ?? 10) * this.slots;
+    // The lead blocks the loop once per sub-tick: split it so the time blocked per period stays the same.
+    this.leadMs = clock.waitUntil ? Math.max(0, Math.min((opts.leadMs ?? 0) / this.slots, this.slotMs / 2)) : 0;
     this.log = opts.logger ?? pino({ level: 'silent' });
   }
 
   /** Subscribers of both phases. */
   get size(): number {
-    return this.subscribers.length + this.outSubscribers.length;
+    let n = 0;
+    for (let k = 0; k < this.slots; k++) n += this.subscribers[k].length + this.outSubscribers[k].length;
+    return n;
   }
 
   get isRunning(): boolean {
     return this.running;
   }
 
-  /** Subscribe to a phase (inbound by default); returns the unsubscribe function (idempotent). */
-  add(fn: TickFn, phase: TickPhase = 'inbound'): () => void {
-    const key = phase === 'inbound' ? 'subscribers' : 'outSubscribers';
-    this[key] = [...this[key], fn];
+  /** A slot for a new call: round-robin, so the calls spread evenly over the period. */
+  nextSlot(): number {
+    const k = this.nextSlotIndex;
+    this.nextSlotIndex = (k + 1) % this.slots;
+    return k;
+  }
+
+  /**
+   * Subscribe to a phase (inbound by default) at a slot (0 by default; taken modulo `slots`);
+   * returns the unsubscribe function (idempotent).
+   */
+  add(fn: TickFn, phase: TickPhase = 'inbound', slot = 0): () => void {
+    const lists = phase === 'inbound' ? this.subscribers : this.outSubscribers;
+    const k = ((Math.floor(slot) % this.slots) + this.slots) % this.slots;
+    lists[k] = [...lists[k], fn];
     let removed = false;
     return () => {
       if (removed) return;
       removed = true;
-      const list = this[key];
+      const list = lists[k];
       const i = list.indexOf(fn);
-      if (i >= 0) this[key] = [...list.slice(0, i), ...list.slice(i + 1)];
+      if (i >= 0) lists[k] = [...list.slice(0, i), ...list.slice(i + 1)];
     };
   }
 
@@ -117,29 +146,35 @@ export class Ticker {
   }
 
   private schedule(): void {
-    const due = this.startMs + (this.tickNo + 1) * this.periodMs;
+    const due = this.startMs + (this.tickNo + 1) * this.slotMs;
     this.timer = this.clock.setTimeout(this.onTimer, Math.max(0, due - this.leadMs - this.clock.now()));
   }
 
+  // tickNo counts sub-ticks: sub-tick j is due at start + j * slotMs, runs slot j % slots, and
+  // belongs to tick floor(j / slots) (with one slot: tick j, due at start + j * periodMs).
   private run(): void {
     this.timer = null;
     if (!this.running) return;
-    if (this.leadMs > 0) this.clock.waitUntil?.(this.startMs + (this.tickNo + 1) * this.periodMs);
+    if (this.leadMs > 0) this.clock.waitUntil?.(this.startMs + (this.tickNo + 1) * this.slotMs);
     const now = this.clock.now();
-    const dueTicks = Math.floor((now - this.startMs) / this.periodMs);
+    const dueTicks = Math.floor((now - this.startMs) / this.slotMs);
     if (dueTicks - this.tickNo > this.maxCatchUp) {
       const skip = dueTicks - this.tickNo - this.maxCatchUp;
-      this.counters.skippedTicks += skip;
+      this.counters.skippedTicks += Math.ceil(skip / this.slots);
       this.tickNo += skip;
-      this.log.warn({ skipped: skip }, 'event loop stalled: skipped media ticks');
+      this.log.warn({ skipped: skip / this.slots }, 'event loop stalled: skipped media ticks');
     }
     while (this.tickNo < dueTicks && this.running) {
-      const n = ++this.tickNo;
-      const nominal = this.startMs + n * this.periodMs;
-      if (now - nominal >= this.periodMs) this.counters.lateTicks++;
-      this.counters.ticks++;
-      this.fire(this.subscribers, n, nominal);
-      if (this.outSubscribers.length > 0) this.pendingOut.push(n, nominal);
+      const j = ++this.tickNo;
+      const slot = j % this.slots;
+      const n = Math.floor(j / this.slots);
+      const nominal = this.startMs + j * this.slotMs;
+      if (slot === 0) {
+        this.counters.ticks++;
+        if (now - nominal >= this.periodMs) this.counters.lateTicks++;
+      }
+      this.fire(this.subscribers[slot], n, nominal);
+      if (this.outSubscribers[slot].length > 0) this.pendingOut.push(n, slot, nominal);
     }
     if (this.pendingOut.length > 0 && !this.outScheduled) {
       this.outScheduled = true;
@@ -156,7 +191,7 @@ export class Ticker {
     this.outScheduled = false;
     const due = this.pendingOut;
     this.pendingOut = [];
-    for (let i = 0; i < due.length && this.running; i += 2) this.fire(this.outSubscribers, due[i], due[i + 1]);
+    for (let i = 0; i < due.length && this.running; i += 3) this.fire(this.outSubscribers[due[i + 1]], due[i], due[i + 2]);
   };
 
   private fire(subs: readonly TickFn[], n: number, nominal: number): void {

@@ -67,7 +67,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
   const campaign = loadCampaign(config.agent.campaign);
   const providers = createProviders(config.providers, { logger });
   const pool = new PortPool(config.media.rtpPortMin, config.media.rtpPortMax);
-  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs });
+  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots });
 
   // The caller's lines, synthesized once, before the call: the caller does not "think".
   const voice = new Map<string, Pcm>();

@@ -28,8 +28,12 @@ describe('config', () => {
     expect(() => validateConfig({ media: { tickLeadMs: -1 } })).toThrow(/media\.tickLeadMs = -1/);
     expect(() => validateConfig({ agent: { transferConfirmMs: 10 } })).toThrow(/agent\.transferConfirmMs = 10: .*greater than or equal to 1000/);
     expect(() => validateConfig({ agent: { transferConfirmMs: 'soon' } })).toThrow(/agent\.transferConfirmMs/);
-    const ok = validateConfig({ media: { tickLeadMs: 0 }, agent: { transferConfirmMs: 30_000 } });
+    expect(() => validateConfig({ media: { tickSlots: 0 } })).toThrow(/media\.tickSlots = 0: .*greater than or equal to 1/);
+    expect(() => validateConfig({ media: { tickSlots: 2.5 } })).toThrow(/media\.tickSlots = 2\.5/);
+    expect(validateConfig({}).media.tickSlots).toBe(1);
+    const ok = validateConfig({ media: { tickLeadMs: 0, tickSlots: 4 }, agent: { transferConfirmMs: 30_000 } });
     expect(ok.media.tickLeadMs).toBe(0);
+    expect(ok.media.tickSlots).toBe(4);
     expect(ok.agent.transferConfirmMs).toBe(30_000);
   });
 

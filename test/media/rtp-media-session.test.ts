@@ -289,6 +289,32 @@ describe('RtpMediaSession over loopback', () => {
     expect(call.heard).toHaveLength(1);
   });
 
+  it('ticker slots: calls are spread round-robin over the sub-ticks, each heard and answered once a period at its own', async () => {
+    const clock = new ManualClock();
+    const ticker = new Ticker(clock, { slots: 2 });
+    const pool = new PortPool(BASE + 14, BASE + 19);
+    const heardAt: number[][] = [[], []];
+    const calls = [new EchoCall(), new EchoCall()];
+    calls.forEach((call, i) => {
+      const push = call.pushInbound.bind(call);
+      call.pushInbound = (frame, encoded, timing) => {
+        heardAt[i].push(clock.now());
+        push(frame, encoded, timing);
+      };
+    });
+    const sessions = await Promise.all(calls.map((call) => RtpMediaSession.open({ call, ticker, pool, bindAddress: HOST, jitterBufferMs: 20 })));
+    cleanup.push(async () => {
+      for (const sess of sessions) await sess.close();
+    });
+    ticker.start();
+    cleanup.push(() => ticker.stop());
+    clock.advance(60);
+    // first call at slot 0 (20, 40, 60), second at slot 1 (10, 30, 50): 10 ms apart, 20 ms each
+    expect(heardAt[1]).toEqual([10, 30, 50]);
+    expect(heardAt[0]).toEqual([20, 40, 60]);
+    expect(ticker.size).toBe(4);
+  });
+
   it('two sessions on one ticker: one call failing leaves the other untouched', async () => {
     const clock = new ManualClock();
     const ticker = new Ticker(clock);

@@ -208,6 +208,52 @@ describe('Ticker', () => {
     expect(n).toBe(1);
   });
 
+  it('slots: each subscriber runs once a period at its own slot; one timer; outbound at the same sub-tick after the promise jobs', async () => {
+    const clock = new ManualClock(1000);
+    const t = new Ticker(clock, { slots: 4 });
+    expect([t.nextSlot(), t.nextSlot(), t.nextSlot(), t.nextSlot(), t.nextSlot()]).toEqual([0, 1, 2, 3, 0]);
+    const log: string[] = [];
+    for (const k of [0, 1, 3]) {
+      t.add((n, nominal) => {
+        log.push(`in${k}:${n}@${nominal}`);
+        void Promise.resolve().then(() => log.push(`ready${k}`));
+      }, 'inbound', k);
+      t.add((n, nominal) => log.push(`out${k}:${n}@${nominal}`), 'outbound', k);
+    }
+    t.add(() => log.push('in5->1'), 'inbound', 5); // modulo slots: slot 1
+    expect(t.size).toBe(7);
+    t.start();
+    expect(clock.pendingTimers()).toBe(1);
+    clock.advance(5);
+    await new Promise((r) => setImmediate(r));
+    expect(log).toEqual(['in1:0@1005', 'in5->1', 'ready1', 'out1:0@1005']);
+    log.length = 0;
+    clock.advance(15); // slots 2 (nobody), 3, then 0 at the period boundary
+    await new Promise((r) => setImmediate(r));
+    expect(log.filter((l) => l.startsWith('in'))).toEqual(['in3:0@1015', 'in0:1@1020']);
+    expect(log.filter((l) => l.startsWith('out'))).toEqual(['out3:0@1015', 'out0:1@1020']);
+    log.length = 0;
+    clock.advance(20);
+    await new Promise((r) => setImmediate(r));
+    // one period later each subscriber has run exactly once more, 20 ms after its last run
+    expect(log.filter((l) => l.startsWith('in') && l.includes('@'))).toEqual(['in1:1@1025', 'in3:1@1035', 'in0:2@1040']);
+    expect(t.counters.ticks).toBe(2); // periods, not sub-ticks
+    expect(clock.pendingTimers()).toBe(1);
+  });
+
+  it('slots: a stall runs the missed sub-ticks in order, bounded by maxCatchUpTicks periods', () => {
+    const inner = new ManualClock(0);
+    const t = new Ticker(new LateClock(inner, 100), { slots: 2, maxCatchUpTicks: 2 }); // sub-ticks every 10 ms
+    const seen: string[] = [];
+    t.add((n, nominal) => seen.push(`a${n}@${nominal}`), 'inbound', 0);
+    t.add((n, nominal) => seen.push(`b${n}@${nominal}`), 'inbound', 1);
+    t.start();
+    inner.advance(110); // the first timer (due at 10) fires at 110: 11 sub-ticks due, the last 2 periods run
+    expect(seen).toEqual(['a4@80', 'b4@90', 'a5@100', 'b5@110']);
+    expect(t.counters.skippedTicks).toBe(4);
+    t.stop();
+  });
+
   it('systemClock.waitUntil does not return before the instant asked for', () => {
     for (const ms of [0.3, 1, 2.5]) {
       const at = performance.now() + ms;
