@@ -12,12 +12,18 @@
  * inbound frame starts its reply in promise jobs (brain, TTS); with cached or zero-latency
  * providers the first reply frame is ready for this tick's send, not the next one 20 ms later.
  * Every tick has the same shape, so send times stay on the grid.
+ *
+ * With `slots` > 1 the period is cut into that many sub-ticks, each running (both phases of) only
+ * its own subscribers: the same work in smaller pieces, with socket reads in between.
  */
 import pino from 'pino';
 import { FRAME_MS } from './audio-frame.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
-/** `tick` counts from 1; `nowMs` is the tick's nominal (drift-free) time on the clock, not the wake-up time. */
+/**
+ * `tick` counts periods from 1 (a slot after slot 0 first runs in period 0); `nowMs` is the
+ * (sub-)tick's nominal (drift-free) time on the clock, not the wake-up time.
+ */
 export type TickFn = (tick: number, nowMs: number) => void;
 
 export type TickPhase = 'inbound' | 'outbound';
@@ -64,11 +70,10 @@ export class Ticker {
   private readonly maxCatchUp: number;
   private readonly leadMs: number;
   private readonly log: pino.Logger;
-  // Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a tick iterates a stable
-  // snapshot even when a subscriber unsubscribes itself or another one mid-tick.
   readonly slots: number;
   private readonly slotMs: number;
-  // Per slot; copy-on-write.
+  // One list per slot. Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a
+  // tick iterates a stable snapshot even when a subscriber unsubscribes itself or another one mid-tick.
   private readonly subscribers: Array<readonly TickFn[]>;
   private readonly outSubscribers: Array<readonly TickFn[]>;
   /** Sub-ticks whose outbound phase is due once the promise jobs have run: [tick, slot, nominal, ...]. */
@@ -160,9 +165,10 @@ export class Ticker {
     const dueTicks = Math.floor((now - this.startMs) / this.slotMs);
     if (dueTicks - this.tickNo > this.maxCatchUp) {
       const skip = dueTicks - this.tickNo - this.maxCatchUp;
-      this.counters.skippedTicks += Math.ceil(skip / this.slots);
+      const periods = Math.ceil(skip / this.slots);
+      this.counters.skippedTicks += periods;
       this.tickNo += skip;
-      this.log.warn({ skipped: skip / this.slots }, 'event loop stalled: skipped media ticks');
+      this.log.warn({ skipped: periods }, 'event loop stalled: skipped media ticks');
     }
     while (this.tickNo < dueTicks && this.running) {
       const j = ++this.tickNo;
