@@ -17,6 +17,7 @@ import { Ticker } from '../src/media/ticker.ts';
 import { writeRtpFixedHeader } from '../src/media/rtp-packet.ts';
 import { lastSpeechFrames, loadBenchAudio } from './audio.ts';
 import { benchConfig } from './bench-config.ts';
+import { sendLastToParent } from './children.ts';
 import type { CallerResult, FromCaller, ToCaller } from './protocol.ts';
 import { Histogram, prng } from './stats.ts';
 
@@ -64,15 +65,6 @@ interface Caller {
 
 function send(msg: FromCaller): void {
   process.send?.(msg);
-}
-
-/**
- * The result is large at 1,000 calls (hundreds of KiB): disconnecting right after send() can close
- * the IPC channel while the message is still being written, and the parent never gets it.
- */
-function sendLast(msg: FromCaller): void {
-  if (!process.send) return;
-  process.send(msg, undefined, {}, () => process.disconnect?.());
 }
 
 async function main(): Promise<void> {
@@ -294,7 +286,7 @@ async function main(): Promise<void> {
             cpuSystemMs: cpu.system / 1000,
           };
           await Promise.all(callers.map((c) => new Promise<void>((res) => c.sock.close(() => res()))));
-          sendLast({ type: 'result', result });
+          sendLastToParent({ type: 'result', result } satisfies FromCaller);
         }
       } catch (err) {
         send({ type: 'error', message: err instanceof Error ? err.message : String(err) });

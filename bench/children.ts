@@ -13,6 +13,15 @@ export function forkTs(file: string, extraExecArgv: string[] = [], args: string[
   });
 }
 
+/**
+ * In a child: send its last message (the result) and disconnect once it is written. At 1,000 calls
+ * a result is hundreds of KiB, more than a pipe holds: disconnecting right after send() can close
+ * the channel mid-write, and the parent never gets it.
+ */
+export function sendLastToParent(msg: object): void {
+  process.send?.(msg, undefined, {}, () => process.disconnect?.());
+}
+
 /** The next message of `type` from the child, or reject on error message, exit or timeout. */
 export function nextMessage<T extends { type: string }>(child: ChildProcess, type: T['type'], timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { Call, type VoiceDetector } from '../src/agent/call.ts';
 import { AudioCache } from '../src/agent/audio-cache.ts';
 import { benchConfig } from './bench-config.ts';
+import { sendLastToParent } from './children.ts';
 import type { Config } from '../src/config/schema.ts';
 import { systemClock } from '../src/media/clock.ts';
 import { PortPool } from '../src/media/port-pool.ts';
@@ -22,15 +23,6 @@ const MiB = 1024 * 1024;
 
 function send(msg: FromDaemon): void {
   process.send?.(msg);
-}
-
-/**
- * The result is large at 1,000 calls (hundreds of KiB): disconnecting right after send() can close
- * the IPC channel while the message is still being written, and the parent never gets it.
- */
-function sendLast(msg: FromDaemon): void {
-  if (!process.send) return;
-  process.send(msg, undefined, {}, () => process.disconnect?.());
 }
 
 function gc(): void {
@@ -217,7 +209,7 @@ async function main(): Promise<void> {
             endReasons,
             activeHandlesAfterClose: (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length,
           };
-          sendLast({ type: 'result', result });
+          sendLastToParent({ type: 'result', result } satisfies FromDaemon);
         }
       } catch (err) {
         send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });

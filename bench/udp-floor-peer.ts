@@ -8,6 +8,7 @@ import dgram from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ipLiteralLookup } from '../src/media/ip-lookup.ts';
 import { Ticker } from '../src/media/ticker.ts';
+import { sendLastToParent } from './children.ts';
 import { Histogram } from './stats.ts';
 
 type ToPeer = { type: 'open'; sockets: number } | { type: 'peer'; ports: number[] } | { type: 'measure' } | { type: 'stop' };
@@ -60,7 +61,7 @@ process.on('message', (msg: ToPeer) => {
       ticker.stop();
       loop.disable();
       for (const s of socks) s.close();
-      process.send?.({
+      sendLastToParent({
         type: 'result',
         windowMs,
         cpuUserMs: cpu.user / 1000,
@@ -69,7 +70,7 @@ process.on('message', (msg: ToPeer) => {
         received,
         tickWakeP99Ms: wake.summary().p99,
         eventLoopP99Ms: loop.percentile(99) / 1e6,
-      }, undefined, {}, () => process.disconnect?.()); // disconnect once the message is written
+      });
     }
   })();
 });
