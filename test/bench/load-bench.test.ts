@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runLoadBench } from '../../bench/load-bench.ts';
+import { parseArgs } from '../../src/cli/args.ts';
+import { run as runBenchCommand } from '../../src/cli/cmd-bench.ts';
+import { isBridgeError } from '../../src/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ai-bridge-bench-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -34,4 +37,21 @@ describe('npm run bench (one small step)', () => {
     expect(r.udpFloor!.usPerDatagram).toBeGreaterThan(0);
     expect(readFileSync(join(dir, 'results.svg'), 'utf8')).toMatch(/<svg[^>]*>[\s\S]*<\/svg>\s*$/);
   }, 90_000);
+});
+
+describe('ai-bridge bench: bad flags', () => {
+  it('rejects --tick-slots outside 1-10 and bad --steps before any step starts, naming the flag and value', async () => {
+    for (const [flag, value, pattern] of [
+      ['--tick-slots', '0', /--tick-slots expects an integer from 1 to 10 \(media\.tickSlots\), got 0/],
+      ['--tick-slots', '2.5', /--tick-slots .* got 2\.5/],
+      ['--steps', '50,0', /--steps expects .* got "50,0"/],
+    ] as const) {
+      const err = await runBenchCommand(parseArgs(['bench', flag, value, '--out', join(dir, 'never.json')])).catch((e: unknown) => e);
+      expect(isBridgeError(err, 'CONFIG_INVALID'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(pattern);
+    }
+    // not a number at all: the shared flag parser's own error names it
+    const nan = await runBenchCommand(parseArgs(['bench', '--tick-slots', 'many'])).catch((e: unknown) => e);
+    expect((nan as Error).message).toMatch(/--tick-slots expects a number, got "many"/);
+  });
 });
