@@ -30,6 +30,7 @@ export async function openBenchMedia(opts: {
   call: CallSession;
   jitterBufferMs: number;
   jitterAdaptive?: boolean;
+  speechGateDbfs?: number;
 }): Promise<BenchMedia> {
   const session = await RtpMediaSession.open({
     call: opts.call,
@@ -38,6 +39,7 @@ export async function openBenchMedia(opts: {
     bindAddress: '127.0.0.1',
     jitterBufferMs: opts.jitterBufferMs,
     jitterAdaptive: opts.jitterAdaptive,
+    speechGateDbfs: opts.speechGateDbfs,
   });
   return {
     localPort: session.localPort,

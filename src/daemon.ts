@@ -121,15 +121,11 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
           .catch((err: unknown) => logger.error({ callId: record.callId, err: errorMessage(err) }, 'call record write failed')),
       );
     });
-    let inbound: Int16Array | null = null;
+    // Each side counts its own frames: a tick's outbound frame may be pulled before its inbound one
+    // (while a reply is spoken, RtpMediaSession sends before the inbound work).
     return {
-      inbound: (f: Int16Array) => {
-        inbound = f;
-      },
-      outbound: (f: Int16Array | null) => {
-        recorder.tick(inbound, f);
-        inbound = null;
-      },
+      inbound: (f: Int16Array) => recorder.caller(f),
+      outbound: (f: Int16Array | null) => recorder.agent(f),
     };
   };
 

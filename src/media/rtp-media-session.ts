@@ -3,9 +3,13 @@
  * inbound, a Pacer outbound, G.711 in between, all driven by the shared Ticker.
  *
  * Every tick, inbound phase: one frame out of the jitter buffer (audio, concealed or silence: the
- * agent needs a steady 20 ms stream) -> decode -> call.pushInbound. Outbound phase (after the
- * promise jobs that frame started, see Ticker): call.pullOutbound -> encode -> pacer.tick (null =
- * silence, nothing sent, timestamp still advances).
+ * agent needs a steady 20 ms stream) -> decode -> call.pushInbound. Once a tick: call.pullOutbound
+ * -> encode -> pacer.tick (null = silence, nothing sent, timestamp still advances). While a reply
+ * is being spoken the pull happens in the send phase (see Ticker), before any call's inbound work
+ * and the promise jobs, so the packets of a talk-spurt leave 20 ms apart however much else the
+ * tick has to do; only a caller frame loud enough to start a barge-in is pushed before it. In
+ * silence the pull happens in the outbound phase (after the promise jobs this tick's inbound
+ * frame started), so a reply that a turn end starts goes out on the tick that ended the turn.
  *
  * Buffers are per session and reused every tick: the Pcm passed to pushInbound and its
  * EncodedFrame payload are only valid during that call (copy to keep them).
@@ -23,6 +27,10 @@ import type { PortPool } from './port-pool.ts';
 import { RtpEndpoint, type RtpMalformedCode, type RtpPeer } from './rtp-endpoint.ts';
 import type { RtpPacket } from './rtp-packet.ts';
 import type { Ticker } from './ticker.ts';
+import { SILENT_DBFS } from './vad.ts';
+
+/** Ticks whose send and outbound phases may be apart: more than a stall's catch-up can run (Ticker maxCatchUpTicks). */
+const EARLY_RING = 64;
 
 export interface RtpMediaSessionOptions {
   /** The call to drive; omit to bind the port first and attach() the call later. */
@@ -36,6 +44,11 @@ export interface RtpMediaSessionOptions {
   readonly codec?: G711Codec;
   readonly jitterBufferMs?: number;
   readonly jitterAdaptive?: boolean;
+  /**
+   * Caller frames quieter than this cannot start a barge-in (media.vad.energyGateDbfs). While we
+   * talk, a louder buffered frame is pushed before our next packet is pulled. Default: any sound.
+   */
+  readonly speechGateDbfs?: number;
   readonly dtmfPayloadType?: number;
   /** Fixed RTP identity for tests; random by default. */
   readonly ssrc?: number;
@@ -86,10 +99,22 @@ export class RtpMediaSession {
   private readonly encodedOut = new Uint8Array(FRAME_SAMPLES);
   private readonly encodedIn: { codec: G711Codec; payload: Uint8Array };
   private readonly silence: number;
+  private readonly speechGateDbfs: number;
   private readonly frameCounts = { audio: 0, concealed: 0, silence: 0 };
   private callErrors = 0;
   /** ageMs: hold of the last audio frame played out (arrival -> tick), the call's view of the buffer delay. */
   private readonly timing: { ageMs: number } & Pick<InboundTiming, 'pendingAbove'>;
+  /** The last pull gave audio: the next tick's pull runs in the send phase. */
+  private talking = false;
+  /** This tick's inbound frame was pushed in the send phase (the inbound phase right after skips it). */
+  private heardEarly = false;
+  /**
+   * Whether tick k's pull already ran in its send phase, for the outbound phase of tick k: after a
+   * stall the ticker runs several ticks' send and inbound phases before their outbound phases.
+   */
+  private readonly sentEarly = new Uint8Array(EARLY_RING);
+  private sendTicks = 0;
+  private outTicks = 0;
   private unsubscribe: Array<() => void> = [];
   private closing: Promise<void> | null = null;
 
@@ -120,6 +145,7 @@ export class RtpMediaSession {
     this.decode = decoderFor(this.codec);
     this.encode = encoderFor(this.codec);
     this.silence = silenceByte(this.codec);
+    this.speechGateDbfs = opts.speechGateDbfs ?? SILENT_DBFS;
     this.encodedIn = { codec: this.codec, payload: this.encodedOut };
     this.timing = { ageMs: 0, pendingAbove: (levelDbfs) => this.jb.pendingAbove(levelDbfs) };
     this.jb = new JitterBuffer({ codec: this.codec, depthMs: opts.jitterBufferMs, adaptive: opts.jitterAdaptive });
@@ -147,7 +173,11 @@ export class RtpMediaSession {
     call.on('ended', this.onEnded);
     // Both phases at one slot: a reply that a turn end starts goes out on the sub-tick that ended it.
     const slot = this.ticker.nextSlot();
-    this.unsubscribe = [this.ticker.add(this.onInbound, 'inbound', slot), this.ticker.add(this.onOutbound, 'outbound', slot)];
+    this.unsubscribe = [
+      this.ticker.add(this.onSend, 'send', slot),
+      this.ticker.add(this.onInbound, 'inbound', slot),
+      this.ticker.add(this.onOutbound, 'outbound', slot),
+    ];
   }
 
   get localAddress(): string {
@@ -232,8 +262,16 @@ export class RtpMediaSession {
 
   // One closure per phase and session, registered once with the shared ticker.
   private readonly onInbound = (_tick: number, nowMs: number): void => {
+    if (this.heardEarly) {
+      this.heardEarly = false;
+      return;
+    }
     const call = this.call;
     if (this.closing || call === null) return;
+    this.receive(call, nowMs);
+  };
+
+  private receive(call: CallSession, nowMs: number): void {
     const frame = this.jb.pop(nowMs);
     this.frameCounts[frame.kind]++;
     // nowMs is the tick's nominal time, never later than the real one: the age errs short.
@@ -245,17 +283,40 @@ export class RtpMediaSession {
     } catch (err) {
       this.callFailed(err);
     }
+  }
+
+  // While talking: this tick's packet, before any call's inbound work. If the caller may be
+  // starting to talk (a buffered frame above the speech gate), their frame goes first, so that a
+  // barge-in pauses us before this packet, as it would have in the outbound phase.
+  private readonly onSend = (_tick: number, nowMs: number): void => {
+    const i = this.sendTicks++ % EARLY_RING;
+    this.sentEarly[i] = 0;
+    const call = this.call;
+    if (!this.talking || this.closing || call === null) return;
+    if (this.jb.pendingAbove(this.speechGateDbfs)) {
+      this.receive(call, nowMs);
+      this.heardEarly = true;
+    }
+    this.sentEarly[i] = 1;
+    this.sendNext(call);
   };
 
   private readonly onOutbound = (): void => {
+    const i = this.outTicks++ % EARLY_RING;
+    if (this.sentEarly[i] === 1) return;
     const call = this.call;
     if (this.closing || call === null) return;
+    this.sendNext(call);
+  };
+
+  private sendNext(call: CallSession): void {
     let out: Int16Array | null = null;
     try {
       out = call.pullOutbound();
     } catch (err) {
       this.callFailed(err);
     }
+    this.talking = out !== null;
     if (out === null) {
       this.pacer.tick(null);
       return;
@@ -264,7 +325,7 @@ export class RtpMediaSession {
     // A short final frame is padded with silence rather than repeating stale bytes.
     if (out.length < FRAME_SAMPLES) this.encodedOut.fill(this.silence, out.length);
     this.pacer.tick(this.encodedOut);
-  };
+  }
 
   private callFailed(err: unknown): void {
     if (this.callErrors++ % 1000 === 0) {

@@ -6,15 +6,17 @@
  * maxCatchUpTicks the oldest are skipped, since audio that late is useless), so each call still
  * sends and plays the right number of frames.
  *
- * Two phases per tick. 'inbound' subscribers run on the timer; 'outbound' subscribers run in the
- * same macrotask, after every promise job the inbound phase started has run (a nextTick queued
- * from a microtask runs once V8 has drained the microtask queue). A turn that ends on this tick's
- * inbound frame starts its reply in promise jobs (brain, TTS); with cached or zero-latency
- * providers the first reply frame is ready for this tick's send, not the next one 20 ms later.
- * Every tick has the same shape, so send times stay on the grid.
+ * Three phases per tick. 'send' subscribers run first, on the timer: a packet already known (the
+ * next frame of a reply being spoken) goes out at the tick instant, before any of this tick's
+ * work, so how long that work takes never moves it. 'inbound' subscribers run next; 'outbound'
+ * subscribers run in the same macrotask, after every promise job the inbound phase started has
+ * run (a nextTick queued from a microtask runs once V8 has drained the microtask queue). A turn
+ * that ends on this tick's inbound frame starts its reply in promise jobs (brain, TTS); with
+ * cached or zero-latency providers the first reply frame is ready for this tick's outbound phase,
+ * not the next tick's, 20 ms later.
  *
- * With `slots` > 1 the period is cut into that many sub-ticks, each running (both phases of) only
- * its own subscribers: the same work in smaller pieces, with socket reads in between.
+ * With `slots` > 1 the period is cut into that many sub-ticks, each running only
+ * its own subscribers (every phase): the same work in smaller pieces, with socket reads in between.
  */
 import pino from 'pino';
 import { FRAME_MS } from './audio-frame.ts';
@@ -26,7 +28,7 @@ import { systemClock, type Clock, type TimerHandle } from './clock.ts';
  */
 export type TickFn = (tick: number, nowMs: number) => void;
 
-export type TickPhase = 'inbound' | 'outbound';
+export type TickPhase = 'send' | 'inbound' | 'outbound';
 
 export interface TickerOptions {
   readonly periodMs?: number;
@@ -74,6 +76,7 @@ export class Ticker {
   private readonly slotMs: number;
   // One list per slot. Copy-on-write: add/remove (call set-up/tear-down) replace the array, so a
   // tick iterates a stable snapshot even when a subscriber unsubscribes itself or another one mid-tick.
+  private readonly sendSubscribers: Array<readonly TickFn[]>;
   private readonly subscribers: Array<readonly TickFn[]>;
   private readonly outSubscribers: Array<readonly TickFn[]>;
   /** Sub-ticks whose outbound phase is due once the promise jobs have run: [tick, slot, nominal, ...]. */
@@ -91,6 +94,7 @@ export class Ticker {
     this.periodMs = opts.periodMs ?? FRAME_MS;
     this.slots = Math.max(1, Math.floor(opts.slots ?? 1));
     this.slotMs = this.periodMs / this.slots;
+    this.sendSubscribers = Array.from({ length: this.slots }, () => []);
     this.subscribers = Array.from({ length: this.slots }, () => []);
     this.outSubscribers = Array.from({ length: this.slots }, () => []);
     this.maxCatchUp = Math.max(1, opts.maxCatchUpTicks ?? 10) * this.slots;
@@ -99,10 +103,10 @@ export class Ticker {
     this.log = opts.logger ?? pino({ level: 'silent' });
   }
 
-  /** Subscribers of both phases. */
+  /** Subscribers of all phases. */
   get size(): number {
     let n = 0;
-    for (let k = 0; k < this.slots; k++) n += this.subscribers[k].length + this.outSubscribers[k].length;
+    for (let k = 0; k < this.slots; k++) n += this.sendSubscribers[k].length + this.subscribers[k].length + this.outSubscribers[k].length;
     return n;
   }
 
@@ -122,7 +126,7 @@ export class Ticker {
    * returns the unsubscribe function (idempotent).
    */
   add(fn: TickFn, phase: TickPhase = 'inbound', slot = 0): () => void {
-    const lists = phase === 'inbound' ? this.subscribers : this.outSubscribers;
+    const lists = phase === 'inbound' ? this.subscribers : phase === 'send' ? this.sendSubscribers : this.outSubscribers;
     const k = ((Math.floor(slot) % this.slots) + this.slots) % this.slots;
     lists[k] = [...lists[k], fn];
     let removed = false;
@@ -179,6 +183,7 @@ export class Ticker {
         this.counters.ticks++;
         if (now - nominal >= this.periodMs) this.counters.lateTicks++;
       }
+      this.fire(this.sendSubscribers[slot], n, nominal);
       this.fire(this.subscribers[slot], n, nominal);
       if (this.outSubscribers[slot].length > 0) this.pendingOut.push(n, slot, nominal);
     }

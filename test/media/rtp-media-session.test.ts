@@ -19,17 +19,25 @@ const HOST = '127.0.0.1';
 // one (a CI run found all six ports of a pool taken), and clear of the other tests' fixed ranges.
 const BASE = 65000 + (process.pid % 5) * 20;
 
-/** A test-local call: records what it hears and says back every non-silent frame (an echo). */
+/**
+ * A test-local call: records what it hears and says back every non-silent frame (an echo). Like a
+ * real reply, the echo starts once a frame is buffered ahead (two frames queued) and then plays
+ * the queue out: the frame a tick pulls was heard on an earlier tick.
+ */
 class EchoCall implements CallSession {
   readonly id = 'echo-1';
   readonly heard: { pcm: Int16Array; encoded?: Uint8Array; codec?: string; ageMs?: number; pendingLoud?: boolean }[] = [];
   readonly digits: string[] = [];
   readonly queue: Int16Array[] = [];
+  /** 'push' / 'pull:audio' / 'pull:null', in call order. */
+  readonly log: string[] = [];
   greeting: Int16Array[] = [];
   throwOnPush = false;
+  private echoing = false;
   private readonly ee = new EventEmitter();
   async start(): Promise<void> {}
   pushInbound(frame: Pcm, encoded?: EncodedFrame, timing?: InboundTiming): void {
+    this.log.push('push');
     if (this.throwOnPush) throw new Error('agent bug');
     this.heard.push({
       pcm: Int16Array.from(frame), encoded: encoded && Uint8Array.from(encoded.payload), codec: encoded?.codec,
@@ -38,7 +46,16 @@ class EchoCall implements CallSession {
     if (frame.some((s) => s !== 0)) this.queue.push(Int16Array.from(frame));
   }
   pullOutbound(): Pcm | null {
-    return this.greeting.shift() ?? this.queue.shift() ?? null;
+    const greeting = this.greeting.shift();
+    if (greeting) return this.pulled(greeting);
+    if (!this.echoing && this.queue.length < 2) return this.pulled(null);
+    const f = this.queue.shift() ?? null;
+    this.echoing = f !== null;
+    return this.pulled(f);
+  }
+  private pulled(f: Pcm | null): Pcm | null {
+    this.log.push(f ? 'pull:audio' : 'pull:null');
+    return f;
   }
   dtmf(digit: string): void {
     this.digits.push(digit);
@@ -160,6 +177,56 @@ describe('RtpMediaSession over loopback', () => {
     expect(call.heard[11].pendingLoud).toBe(false);
   });
 
+  it('a reply being spoken goes out at the tick instant, before the inbound work; from silence, after it', async () => {
+    const far = await farEnd();
+    const { clock, call, session } = await setup({ remotePort: far.port });
+    call.greeting = [1, 2, 3].map((k) => ulawDecode(tonePayload(k)));
+    // What had left the socket when each inbound frame was pushed.
+    const sentAtPush: number[] = [];
+    const push = call.pushInbound.bind(call);
+    call.pushInbound = (frame, encoded, timing) => {
+      sentAtPush.push(session.counters().packetsOut);
+      push(frame, encoded, timing);
+    };
+    for (let t = 0; t < 5; t++) {
+      clock.advance(20);
+      await new Promise((r) => setImmediate(r));
+    }
+    // One push and one pull per tick. Tick 1: from silence, the pull follows the push (the outbound
+    // phase). Ticks 2-4: talking, the pull comes first (the send phase); tick 4's pull ends the
+    // talk-spurt and is that tick's only pull. Tick 5: silence again, push then pull.
+    expect(call.log).toEqual([
+      'push', 'pull:audio',
+      'pull:audio', 'push',
+      'pull:audio', 'push',
+      'pull:null', 'push',
+      'push', 'pull:null',
+    ]);
+    expect(sentAtPush).toEqual([0, 2, 3, 3, 3]);
+    await waitFor(() => far.got.length === 3, 'reply packets');
+    expect(far.got.map((p) => p.marker)).toEqual([true, false, false]);
+    for (let i = 1; i < 3; i++) expect(far.got[i].timestamp - far.got[i - 1].timestamp).toBe(160);
+  });
+
+  it('after a stall, the caught-up ticks still pull once each: send phases run ahead of their outbound phases', async () => {
+    const far = await farEnd();
+    const { clock, call } = await setup({ remotePort: far.port });
+    call.greeting = [1, 2, 3].map((k) => ulawDecode(tonePayload(k)));
+    clock.advance(20);
+    await new Promise((r) => setImmediate(r));
+    // Five ticks at once: their send and inbound phases run back to back, then their outbound
+    // phases once the promise jobs have run.
+    clock.advance(100);
+    await new Promise((r) => setImmediate(r));
+    expect(call.log).toEqual([
+      'push', 'pull:audio',
+      'pull:audio', 'push', 'pull:audio', 'push', 'pull:null', 'push', 'push', 'push',
+      'pull:null', 'pull:null',
+    ]);
+    await waitFor(() => far.got.length === 3, 'reply packets');
+    expect(far.got.map((p) => p.sequence - far.got[0].sequence)).toEqual([0, 1, 2]);
+  });
+
   it('sends to the configured remote from the first tick, before anything arrives (greeting)', async () => {
     const far = await farEnd();
     const { clock, call } = await setup({ remotePort: far.port });
@@ -250,7 +317,7 @@ describe('RtpMediaSession over loopback', () => {
     const pool = new PortPool(BASE + 10, BASE + 13);
     const a = await setup({ pool });
     expect(pool.inUse).toBe(1);
-    expect(a.ticker.size).toBe(2); // its inbound and outbound phases
+    expect(a.ticker.size).toBe(3); // its send, inbound and outbound phases
     await a.session.close();
     await a.session.close();
     expect(pool.inUse).toBe(0);
@@ -312,7 +379,7 @@ describe('RtpMediaSession over loopback', () => {
     // first call at slot 0 (20, 40, 60), second at slot 1 (10, 30, 50): 10 ms apart, 20 ms each
     expect(heardAt[1]).toEqual([10, 30, 50]);
     expect(heardAt[0]).toEqual([20, 40, 60]);
-    expect(ticker.size).toBe(4);
+    expect(ticker.size).toBe(6);
   });
 
   it('two sessions on one ticker: one call failing leaves the other untouched', async () => {

@@ -158,21 +158,41 @@ describe('Ticker', () => {
     expect(log).toEqual(['in1', 'ready1', 'out1']);
   });
 
+  it('send phase: at the tick instant, before every inbound subscriber, whatever the order they were added in', async () => {
+    const clock = new ManualClock(0);
+    const t = new Ticker(clock, { slots: 2 });
+    const log: string[] = [];
+    for (const k of [0, 1]) {
+      t.add((n) => log.push(`in${k}:${n}`), 'inbound', k);
+      t.add((n) => log.push(`out${k}:${n}`), 'outbound', k);
+      t.add((n, nominal) => log.push(`send${k}:${n}@${nominal}`), 'send', k);
+      t.add((n) => log.push(`in${k}b:${n}`), 'inbound', k);
+    }
+    expect(t.size).toBe(8);
+    t.start();
+    for (let i = 0; i < 2; i++) {
+      clock.advance(10);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(log).toEqual(['send1:0@10', 'in1:0', 'in1b:0', 'out1:0', 'send0:1@20', 'in0:1', 'in0b:1', 'out0:1']);
+  });
+
   it('outbound phase after a stall: every missed tick gets its outbound turn, in order; stop() drops pending ones', async () => {
     const inner = new ManualClock(0);
     const t = new Ticker(new LateClock(inner, 40)); // every timer wakes 40 ms late
     const log: string[] = [];
     t.add((n) => log.push(`in${n}`));
     t.add((n, now) => log.push(`out${n}@${now}`), 'outbound');
+    t.add((n) => log.push(`send${n}`), 'send');
     t.start();
     inner.advance(60);
     await new Promise((r) => setImmediate(r));
-    expect(log).toEqual(['in1', 'in2', 'in3', 'out1@20', 'out2@40', 'out3@60']);
+    expect(log).toEqual(['send1', 'in1', 'send2', 'in2', 'send3', 'in3', 'out1@20', 'out2@40', 'out3@60']);
     log.length = 0;
     inner.advance(60);
     t.stop();
     await new Promise((r) => setImmediate(r));
-    expect(log).toEqual(['in4', 'in5', 'in6']);
+    expect(log).toEqual(['send4', 'in4', 'send5', 'in5', 'send6', 'in6']);
   });
 
   it('leadMs: the timer is set early and the tick waits out the rest, then runs at the nominal time', () => {

@@ -26,6 +26,31 @@ function frame(value: number): Int16Array {
 }
 
 describe('CallRecorder', () => {
+  it('each side counts its own frames: an agent frame handed over before the caller frame of its tick stays on the same row', async () => {
+    const rec = await CallRecorder.open({ dir, start: start('call-order'), recordAudio: true, flushMs: 100 });
+    // A reply being spoken: the media session pulls the agent frame before it pushes the caller's.
+    // Silence in between: caller first. Then talking again. Row k holds caller k and agent k.
+    for (let k = 0; k < 4; k++) {
+      rec.agent(frame(-(k + 1)));
+      rec.caller(frame(k + 1));
+    }
+    for (let k = 4; k < 7; k++) {
+      rec.caller(frame(k + 1));
+      rec.agent(null);
+    }
+    for (let k = 7; k < 10; k++) {
+      rec.agent(frame(-(k + 1)));
+      rec.caller(frame(k + 1));
+    }
+    await rec.finish({ ...start('call-order'), endedAt: '2025-03-04T10:00:01.000Z', endReason: 'caller-hangup' as const });
+    const buf = await readFile(rec.paths.wav);
+    expect(parseWavHeader(buf).dataBytes).toBe(10 * 640);
+    for (let k = 0; k < 10; k++) {
+      expect(buf.readInt16LE(44 + k * 640)).toBe(k + 1);
+      expect(buf.readInt16LE(44 + k * 640 + 2)).toBe(k >= 4 && k < 7 ? 0 : -(k + 1));
+    }
+  });
+
   it('appends stereo audio chunk by chunk with a true header after each chunk, then the final JSON', async () => {
     const rec = await CallRecorder.open({ dir, start: start('call-1', undefined, { callerNumber: '5551234567' }), recordAudio: true, flushMs: 100 });
     for (let i = 0; i < 5; i++) rec.tick(frame(1000 + i), frame(-7));

@@ -57,7 +57,7 @@ export async function startAsteriskAdapter(config: AsteriskAppConfig, deps: Aste
   }
   const rtpBinder: RtpMediaBinder | null = deps.media
     ? null
-    : rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, logger });
+    : rtpMediaBinder({ pool: deps.portPool, ticker: deps.ticker, bindAddress: config.media.bindAddress, jitterBufferMs: config.media.jitterBufferMs, jitterAdaptive: config.media.jitterAdaptive, speechGateDbfs: config.media.vad.energyGateDbfs, logger });
   const media = deps.media ?? rtpBinder!;
   const adapter = new AsteriskAdapter({
     config: config.asterisk,

@@ -21,6 +21,8 @@ export interface RtpBinderOptions {
   readonly bindAddress: string;
   readonly jitterBufferMs: number;
   readonly jitterAdaptive?: boolean;
+  /** media.vad.energyGateDbfs (see RtpMediaSessionOptions.speechGateDbfs). */
+  readonly speechGateDbfs?: number;
   readonly logger: pino.Logger;
 }
 
@@ -58,6 +60,7 @@ export function rtpMediaBinder(opts: RtpBinderOptions): RtpMediaBinder {
         codec,
         jitterBufferMs: opts.jitterBufferMs,
         jitterAdaptive: opts.jitterAdaptive,
+        speechGateDbfs: opts.speechGateDbfs,
         logger,
       });
     } catch (err) {
