@@ -173,6 +173,9 @@ export function measureTone(frame: Pcm, out: ToneMeasure = { residualRatio: 1, f
   return out;
 }
 
+/** What measureTone says of a frame below the tone floor, without measuring it. */
+const QUIET: Readonly<ToneMeasure> = { residualRatio: 1, frequencyHz: NaN, levelDbfs: -100, envelopeVariation: 1 };
+
 export class AnsweringMachineDetector {
   private readonly cfg: AmdSettings;
   private readonly tone: ToneMeasure = { residualRatio: 1, frequencyHz: NaN, levelDbfs: -100, envelopeVariation: 1 };
@@ -216,13 +219,14 @@ export class AnsweringMachineDetector {
 
   /**
    * One 20 ms frame of caller audio with the VAD's per-frame flag, at call time `nowMs` (the end of
-   * the frame). Returns the decision on the frame it is taken, null otherwise (also on every later frame).
+   * the frame), and the VAD's level of it if known (saves the tone fit on quiet frames). Returns
+   * the decision on the frame it is taken, null otherwise (also on every later frame).
    */
-  push(frame: Pcm, voiced: boolean, nowMs: number): AmdDecision | null {
+  push(frame: Pcm, voiced: boolean, nowMs: number, levelDbfs?: number): AmdDecision | null {
     // Past both windows with no decision, nothing can decide any more: skip the tone analysis,
     // which would otherwise cost every live call a few microseconds a frame for its whole length.
     if (!this.decided && nowMs > this.cfg.beepWindowMs && nowMs > this.cfg.windowMs) return null;
-    const beepNow = this.trackTone(frame, nowMs);
+    const beepNow = this.trackTone(frame, nowMs, levelDbfs);
     this.trackSpeech(voiced, nowMs);
     if (this.decided) {
       this.updateCue(nowMs);
@@ -240,8 +244,11 @@ export class AnsweringMachineDetector {
   }
 
   /** True on the frame a beep is confirmed. */
-  private trackTone(frame: Pcm, nowMs: number): boolean {
-    const t = measureTone(frame, this.tone);
+  private trackTone(frame: Pcm, nowMs: number, levelDbfs: number | undefined): boolean {
+    // The VAD's level keeps the DC the tone fit removes, so it is never below the fit's own: a frame
+    // under the tone floor by it cannot be tone-like, and most frames of a call are (silence while
+    // we talk). Skipping the fit there changes no decision.
+    const t = levelDbfs !== undefined && levelDbfs < MIN_TONE_DBFS ? QUIET : measureTone(frame, this.tone);
     const toneLike =
       t.residualRatio <= MAX_RESIDUAL &&
       t.envelopeVariation <= MAX_ENVELOPE_VARIATION &&

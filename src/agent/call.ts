@@ -218,7 +218,7 @@ export class Call extends EventEmitter implements CallSession {
     if (!this.machine) this.stt.write(frame, encoded);
     const v = this.vad.process(frame, { minLevelDbfs: this.echoGate() });
     if (this.amd) {
-      const decision = this.amd.push(frame, v.voiced, now);
+      const decision = this.amd.push(frame, v.voiced, now, v.levelDbfs);
       if (decision) this.onMachine(decision);
       if (this.machine) {
         this.awaitMessageCue();

@@ -81,6 +81,28 @@ function frames(pcm: Int16Array): Int16Array<ArrayBuffer>[] {
   return out;
 }
 
+/**
+ * Two detectors side by side over `pcm`, one given the VAD's level of each frame and one not:
+ * the frame index of every decision and beep, for each.
+ */
+async function detectBothWays(pcm: Int16Array) {
+  const vad: Vad = await createVad(cfg.media.vad);
+  const withLevel = new AnsweringMachineDetector(DEFAULTS);
+  const without = new AnsweringMachineDetector(DEFAULTS);
+  const events = { withLevel: [] as string[], without: [] as string[] };
+  let t = 0;
+  for (const f of frames(pcm)) {
+    t += 20;
+    const v = vad.process(f);
+    const a = withLevel.push(f, v.voiced, t, v.levelDbfs);
+    const b = without.push(f, v.voiced, t);
+    events.withLevel.push(`${t}:${a?.reason ?? '-'}:${withLevel.beepCount}:${withLevel.messageCue ?? '-'}`);
+    events.without.push(`${t}:${b?.reason ?? '-'}:${without.beepCount}:${without.messageCue ?? '-'}`);
+  }
+  vad.close();
+  return events;
+}
+
 /** Run the detector over `pcm` with the real VAD; returns the decision and when the message cue came. */
 async function detect(pcm: Int16Array, settings: AmdSettings = DEFAULTS) {
   const vad: Vad = await createVad(cfg.media.vad);
@@ -216,6 +238,23 @@ describe('AnsweringMachineDetector', () => {
     const line = ulawDecode(ulawEncode(concat(noise(1000, 150, 3), beep, noise(1000, 150, 4))));
     const r = await detect(line, BEEP_ONLY);
     expect(r.decision?.reason).toBe('beep');
+  });
+
+  it('given the VAD level of each frame it skips the tone fit on quiet frames and decides exactly as without', async () => {
+    // Beeps just above and just below the -45 dBFS tone floor, one below it riding on a DC offset
+    // (the VAD level keeps the DC, the tone fit removes it), the greeting and quiet noise.
+    const withDc = tone([1000], 600, 200).map((v) => v + 300);
+    const pcm = concat(
+      hello, silence(400), tone([1000], 600, 290), silence(400), tone([1400], 600, 230), silence(400),
+      withDc, noise(600, 120), greeting, silence(300), tone([1000], 500), silence(1000),
+    );
+    const r = await detectBothWays(pcm);
+    expect(r.withLevel).toEqual(r.without);
+    // and the pieces near the floor did count: the -44 dBFS beep is a beep, the -46 dBFS one is not
+    const beepsAt = (ms: number) => Number(r.without[Math.floor(ms / 20) - 1].split(':')[2]);
+    const firstBeepEnd = hello.length / 8 + 400 + 600;
+    expect(beepsAt(firstBeepEnd + 100)).toBe(1);
+    expect(beepsAt(firstBeepEnd + 400 + 600 + 100)).toBe(1);
   });
 
   it('a beep after beepWindowMs decides nothing (call waiting, hold music)', async () => {
