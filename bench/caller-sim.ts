@@ -18,7 +18,7 @@ import { writeRtpFixedHeader } from '../src/media/rtp-packet.ts';
 import { lastSpeechFrames, loadBenchAudio } from './audio.ts';
 import { benchConfig } from './bench-config.ts';
 import { sendLastToParent } from './children.ts';
-import type { CallerResult, FromCaller, ToCaller } from './protocol.ts';
+import { SPURT_GAP_MS, type CallerResult, type FromCaller, type ToCaller } from './protocol.ts';
 import { Histogram, prng } from './stats.ts';
 
 // More than the Ticker's catch-up burst (10 ticks): a packet buffer is never rewritten before the
@@ -27,8 +27,6 @@ const RING = 16;
 const PKT_BYTES = 12 + FRAME_SAMPLES;
 /** Agent quiet this long = it finished its turn. */
 const AGENT_DONE_GAP_MS = 400;
-/** A gap this long between agent packets ends a talk-spurt (paced packets come every 20 ms). */
-const SPURT_GAP_MS = 100;
 const BARGE_AFTER_MS = 1000;
 const REPLY_TIMEOUT_MS = 5000;
 /** Send phases per 20 ms period (each on its own Ticker, started 20/PHASES ms apart). */
@@ -59,6 +57,8 @@ interface Caller {
   heardAgent: boolean;
   agentLastMs: number;
   agentPrevSeq: number;
+  /** The previous agent packet opened a talk-spurt (marker bit). */
+  agentPrevMarker: boolean;
   bargeSpurtOpen: boolean;
   bargeLastMs: number;
 }
@@ -81,6 +81,9 @@ async function main(): Promise<void> {
   let rnd = prng(1);
   const jitterDev = new Histogram(0.01, 200);
   const interval = new Histogram(0.01, 200);
+  // The same deviations split: the talk-spurt's first interval (marker packet -> next) and the rest.
+  const jitterDevFirst = new Histogram(0.01, 200);
+  const jitterDevSteady = new Histogram(0.01, 200);
   const turnLatencyMs: number[] = [];
   const turnLatencyLevelCutMs: number[] = [];
   const bargeInStopMs: number[] = [];
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
         if (measuring) {
           interval.add(gap);
           jitterDev.add(Math.abs(gap - 20));
+          (c.agentPrevMarker ? jitterDevFirst : jitterDevSteady).add(Math.abs(gap - 20));
         }
       } else if (measuring && step > 1 && step < 100) seqGaps += step - 1;
     }
@@ -122,6 +126,7 @@ async function main(): Promise<void> {
     c.heardAgent = true;
     c.agentLastMs = now;
     c.agentPrevSeq = seq;
+    c.agentPrevMarker = marker;
   }
 
   function startUtterance(c: Caller, mode: 'speaking' | 'barging'): void {
@@ -240,6 +245,7 @@ async function main(): Promise<void> {
               heardAgent: false,
               agentLastMs: 0,
               agentPrevSeq: 0,
+              agentPrevMarker: false,
               bargeSpurtOpen: false,
               bargeLastMs: 0,
             };
@@ -275,6 +281,8 @@ async function main(): Promise<void> {
             received,
             jitterDev: jitterDev.toSparse(),
             interval: interval.toSparse(),
+            jitterDevFirst: jitterDevFirst.toSparse(),
+            jitterDevSteady: jitterDevSteady.toSparse(),
             turnLatencyMs,
             turnLatencyLevelCutMs,
             bargeInStopMs,

@@ -3,6 +3,7 @@
  * measured alone: N real agent Calls (real VAD, jitter buffer, pacer, shared Ticker), each with its
  * own RTP socket on 127.0.0.1, with zero-latency providers. Driven by the orchestrator over IPC.
  */
+import dgram from 'node:dgram';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import pino from 'pino';
 import { Call, type VoiceDetector } from '../src/agent/call.ts';
@@ -15,7 +16,7 @@ import { PortPool } from '../src/media/port-pool.ts';
 import { Ticker } from '../src/media/ticker.ts';
 import { loadBenchAudio } from './audio.ts';
 import { openBenchMedia, type BenchMedia } from './media-glue.ts';
-import type { DaemonResult, FromDaemon, ToDaemon } from './protocol.ts';
+import { SPURT_GAP_MS, type DaemonResult, type FromDaemon, type ToDaemon } from './protocol.ts';
 import { BenchBrain, InstantStt, InstantTts } from './providers.ts';
 import { Histogram } from './stats.ts';
 
@@ -69,9 +70,20 @@ async function main(): Promise<void> {
   let calls = 0;
   let measuring = false;
   let tickInStart = 0;
-  let lastTickStart = 0;
-  let lastTickEnd = 0;
+  // Every packet's send time at the socket call (sendto runs in it: on loopback the caller's
+  // socket has it then), per socket: |interval - 20 ms| between consecutive packets of a
+  // talk-spurt, the first packet of a spurt (marker bit) excluded as at the caller.
   const sendJitter = new Histogram(0.01, 200);
+  const lastSend = new WeakMap<dgram.Socket, number>();
+  const send0 = dgram.Socket.prototype.send;
+  dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
+    const now = performance.now();
+    const buf = args[0] as Uint8Array;
+    const last = lastSend.get(this);
+    if (measuring && last !== undefined && (buf[1] & 0x80) === 0 && now - last < SPURT_GAP_MS) sendJitter.add(Math.abs(now - last - 20));
+    lastSend.set(this, now);
+    return (send0 as (...a: unknown[]) => void).apply(this, args);
+  } as typeof send0;
   // GC pauses in the window: tells a self-inflicted event-loop stall from CPU taken by other processes
   const gcPause = { count: 0, totalMs: 0, maxMs: 0 };
   new PerformanceObserver((list) => {
@@ -97,16 +109,9 @@ async function main(): Promise<void> {
           calls = msg.calls;
           rssBaseline = rssMiB();
           const pool = new PortPool(msg.portMin, msg.portMax);
-          // Send-time probes around the calls' outbound phase: the first and the last call of a tick
-          // send within [tickStart, tickEnd], so these bound each call's outbound interval at the socket.
           ticker.add(() => {
             tickInStart = performance.now();
-          });
-          ticker.add(() => {
-            const now = performance.now();
-            if (measuring && lastTickStart > 0) sendJitter.add(Math.abs(now - lastTickStart - 20));
-            lastTickStart = now;
-          }, 'outbound');
+          }, 'send');
           for (let i = 0; i < msg.calls; i++) {
             const call = new Call(`bench-${i}`, { pbx: 'sim', fields: {} }, {
               agent: cfg.agent,
@@ -125,15 +130,12 @@ async function main(): Promise<void> {
               const r = rec.endReason ?? 'unknown';
               endReasons[r] = (endReasons[r] ?? 0) + 1;
             });
-            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive });
+            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive, speechGateDbfs: cfg.media.vad.energyGateDbfs });
             live.push({ call, media });
           }
           ticker.add(() => {
-            const now = performance.now();
-            if (measuring && lastTickEnd > 0) sendJitter.add(Math.abs(now - lastTickEnd - 20));
-            lastTickEnd = now;
-            // a tick's whole media work: every call's inbound frame, the promise jobs, every send
-            if (measuring) tickWork.add(now - tickInStart);
+            // a tick's whole media work: every send, every call's inbound frame, the promise jobs, the outbound phase
+            if (measuring) tickWork.add(performance.now() - tickInStart);
           }, 'outbound');
           rssSetup = rssMiB();
           // Media runs from before the first caller packet: the jitter buffers are drained from the

@@ -64,6 +64,12 @@ export interface StepResult {
   jitterP50Ms: number | null;
   jitterP99Ms: number | null;
   jitterMaxMs: number | null;
+  /** Heard jitter without each talk-spurt's first interval (the first packet leaves after the tick's work). */
+  jitterSteadyP99Ms: number | null;
+  jitterFirstIntervalP50Ms: number | null;
+  jitterFirstIntervalP99Ms: number | null;
+  /** Share of the measured intervals that are a talk-spurt's first. */
+  jitterFirstIntervalShare: number | null;
   sendJitterP50Ms: number | null;
   sendJitterP99Ms: number | null;
   sendJitterMaxMs: number | null;
@@ -169,6 +175,8 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
   const designedWaitMs = cfg.endOfTurnMs + cfg.hangoverMs;
   const jitter = Histogram.fromSparse(c.jitterDev).summary();
   const interval = Histogram.fromSparse(c.interval).summary();
+  const jitterFirst = Histogram.fromSparse(c.jitterDevFirst).summary();
+  const jitterSteady = Histogram.fromSparse(c.jitterDevSteady).summary();
   const sendJ = Histogram.fromSparse(d.sendJitter).summary();
   const work = Histogram.fromSparse(d.tickWork).summary();
   const m = d.media;
@@ -197,6 +205,10 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
     jitterP50Ms: round(jitter.p50, 2),
     jitterP99Ms: round(jitter.p99, 2),
     jitterMaxMs: round(jitter.max, 2),
+    jitterSteadyP99Ms: round(jitterSteady.p99, 2),
+    jitterFirstIntervalP50Ms: round(jitterFirst.p50, 2),
+    jitterFirstIntervalP99Ms: round(jitterFirst.p99, 2),
+    jitterFirstIntervalShare: jitter.count > 0 ? round(jitterFirst.count / jitter.count, 4) : null,
     sendJitterP50Ms: round(sendJ.p50, 2),
     sendJitterP99Ms: round(sendJ.p99, 2),
     sendJitterMaxMs: round(sendJ.max, 2),
@@ -241,7 +253,7 @@ function failedStep(n: number, err: unknown): StepResult {
   const nul = null;
   return {
     calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
-    jitterP99Ms: nul, jitterMaxMs: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
+    jitterP99Ms: nul, jitterMaxMs: nul, jitterSteadyP99Ms: nul, jitterFirstIntervalP50Ms: nul, jitterFirstIntervalP99Ms: nul, jitterFirstIntervalShare: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
     tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
     jitterBufferLoss: nul, jitterBufferLossWholeStep: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul, addedLatencyLevelCutP50Ms: nul,
     bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,

@@ -3,6 +3,9 @@ import type { Histogram } from './stats.ts';
 
 type SparseHistogram = ReturnType<Histogram['toSparse']>;
 
+/** A gap this long between agent packets ends a talk-spurt (paced packets come every 20 ms). */
+export const SPURT_GAP_MS = 100;
+
 // ------------------------------------------------------------------ daemon child
 
 export type ToDaemon =
@@ -27,7 +30,7 @@ export interface DaemonResult {
   eventLoopMaxMs: number;
   /** Summed media counters over all calls (window only). */
   media: Record<string, number>;
-  /** |interval - 20 ms| between consecutive ticks at the first and last call's send point (daemon clock). */
+  /** |interval - 20 ms| between consecutive packets of a talk-spurt at the daemon's socket send call (daemon clock). */
   sendJitter: SparseHistogram;
   /** GC pauses during the window (PerformanceObserver 'gc'). */
   gcPause: { count: number; totalMs: number; maxMs: number };
@@ -64,6 +67,9 @@ export interface CallerResult {
   received: number;
   /** |inter-arrival - 20 ms| of consecutive agent packets within a talk-spurt. */
   jitterDev: SparseHistogram;
+  /** jitterDev split: the first interval of each talk-spurt (marker packet -> next), and every other. */
+  jitterDevFirst: SparseHistogram;
+  jitterDevSteady: SparseHistogram;
   /** Raw inter-arrival of consecutive packets within a talk-spurt. */
   interval: SparseHistogram;
   /** Caller's last frame the daemon's VAD counts as speech sent -> first reply packet received. */
