@@ -81,6 +81,16 @@ export interface CallSession {
   pushInbound(frame: Pcm, encoded?: EncodedFrame, timing?: InboundTiming): void;
   /** The next 20 ms outbound frame, or null when we have nothing to say (end of talk-spurt). Valid until the next call. */
   pullOutbound(): Pcm | null;
+  /**
+   * Between frames (optional; a transport that acts only on frames ignores these). When the
+   * caller's turn will end if the line stays quiet, on the call's clock (absolute, as clock.now()),
+   * or null when no turn end is waiting on silence alone.
+   */
+  turnEndDueAt?(): number | null;
+  /** End the caller's turn now if it is due, with the same checks as on a frame. True if it ended. */
+  pollTurnEnd?(): boolean;
+  /** pullOutbound() would give audio now. */
+  hasOutbound?(): boolean;
   /** A DTMF digit from RFC 4733 or the PBX's own event. */
   dtmf(digit: string): void;
   /** The call ended outside the agent (caller hung up, transfer done, PBX gone). Idempotent. */

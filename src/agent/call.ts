@@ -615,6 +615,21 @@ export class Call extends EventEmitter implements CallSession {
     if (reply.turn && reply.turn.ttsFirstAudioMs === undefined) reply.turn.ttsFirstAudioMs = this.now();
   }
 
+  turnEndDueAt(): number | null {
+    if (this.over || this.state !== 'listening' || this.paused || !this.callerSpoke || this.callerSpeaking || this.finalizeAtMs !== null) return null;
+    return this.t0 + this.lastActivityMs + this.deps.agent.endOfTurnMs;
+  }
+
+  pollTurnEnd(): boolean {
+    if (this.turnEndDueAt() === null) return false;
+    this.checkTurnEnd(this.now());
+    return this.state !== 'listening';
+  }
+
+  hasOutbound(): boolean {
+    return !this.over && this.state !== 'idle' && this.reply !== null && !this.paused && this.reply.ready;
+  }
+
   pullOutbound(): Pcm | null {
     if (this.over || this.state === 'idle') return null;
     const reply = this.reply;

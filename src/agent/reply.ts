@@ -78,6 +78,17 @@ export class Reply {
     return false;
   }
 
+  /** pull() would give a frame now. */
+  get ready(): boolean {
+    for (let i = this.head; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      const remaining = seg.available - seg.played;
+      if (remaining >= FRAME_SAMPLES || (seg.done && remaining > 0)) return true;
+      if (!seg.done) return false;
+    }
+    return false;
+  }
+
   /** Everything the brain said has been synthesized and played. */
   get finished(): boolean {
     if (!this.brainDone) return false;

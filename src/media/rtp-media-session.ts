@@ -9,7 +9,9 @@
  * and the promise jobs, so the packets of a talk-spurt leave 20 ms apart however much else the
  * tick has to do; only a caller frame loud enough to start a barge-in is pushed before it. In
  * silence the pull happens in the outbound phase (after the promise jobs this tick's inbound
- * frame started), so a reply that a turn end starts goes out on the tick that ended the turn.
+ * frame started), so a reply that a turn end starts goes out on the tick that ended the turn. A
+ * turn that ends on silence alone between two ticks is ended by a timer at its instant, and the
+ * reply's first packet goes out then (see armTurnEnd).
  *
  * Buffers are per session and reused every tick: the Pcm passed to pushInbound and its
  * EncodedFrame payload are only valid during that call (copy to keep them).
@@ -27,6 +29,7 @@ import type { PortPool } from './port-pool.ts';
 import { RtpEndpoint, type RtpMalformedCode, type RtpPeer } from './rtp-endpoint.ts';
 import type { RtpPacket } from './rtp-packet.ts';
 import type { Ticker } from './ticker.ts';
+import type { TimerHandle } from './clock.ts';
 import { SILENT_DBFS } from './vad.ts';
 
 /** Ticks whose send and outbound phases may be apart: more than a stall's catch-up can run (Ticker maxCatchUpTicks). */
@@ -108,6 +111,10 @@ export class RtpMediaSession {
   private talking = false;
   /** This tick's inbound frame was pushed in the send phase (the inbound phase right after skips it). */
   private heardEarly = false;
+  /** The next tick's packet went out between ticks (a turn ended there): that tick pulls nothing. */
+  private pulledAhead = false;
+  private turnTimer: TimerHandle | null = null;
+  private turnDueAt = NaN;
   /**
    * Whether tick k's pull already ran in its send phase, for the outbound phase of tick k: after a
    * stall the ticker runs several ticks' send and inbound phases before their outbound phases.
@@ -233,6 +240,7 @@ export class RtpMediaSession {
   /** Stop ticking, close the socket, release the port. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
+    this.clearTurnTimer();
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
     this.call?.off('ended', this.onEnded);
@@ -291,6 +299,12 @@ export class RtpMediaSession {
   private readonly onSend = (_tick: number, nowMs: number): void => {
     const i = this.sendTicks++ % EARLY_RING;
     this.sentEarly[i] = 0;
+    if (this.pulledAhead) {
+      // This tick's packet went out between ticks, when the turn ended (see sendAhead).
+      this.pulledAhead = false;
+      this.sentEarly[i] = 1;
+      return;
+    }
     const call = this.call;
     if (!this.talking || this.closing || call === null) return;
     if (this.jb.pendingAbove(this.speechGateDbfs)) {
@@ -301,11 +315,58 @@ export class RtpMediaSession {
     this.sendNext(call);
   };
 
-  private readonly onOutbound = (): void => {
+  private readonly onOutbound = (_tick: number, nowMs: number): void => {
     const i = this.outTicks++ % EARLY_RING;
     if (this.sentEarly[i] === 1) return;
     const call = this.call;
     if (this.closing || call === null) return;
+    this.sendNext(call);
+    if (!this.talking) this.armTurnEnd(call, nowMs + this.ticker.periodMs);
+  };
+
+  /**
+   * A caller's turn that ends on silence alone ends at its instant, not on the next tick: when it
+   * falls before that tick, a timer (one per turn, not per packet) ends it then, and the reply's
+   * first packet goes out as soon as it is ready, as the next tick's packet sent ahead of time.
+   * The rest of the reply follows on the tick grid.
+   */
+  private armTurnEnd(call: CallSession, nextTickMs: number): void {
+    const due = call.turnEndDueAt?.() ?? null;
+    if (due === this.turnDueAt && this.turnTimer !== null) return;
+    this.clearTurnTimer();
+    const clock = this.ticker.clock;
+    // Past already: a frame decides it (it did not end on this one: speech is still buffered).
+    if (due === null || due >= nextTickMs || due <= clock.now()) return;
+    this.turnDueAt = due;
+    this.turnTimer = clock.setTimeout(this.onTurnDue, due - clock.now());
+  }
+
+  private clearTurnTimer(): void {
+    if (this.turnTimer !== null) this.ticker.clock.clearTimeout(this.turnTimer);
+    this.turnTimer = null;
+    this.turnDueAt = NaN;
+  }
+
+  private readonly onTurnDue = (): void => {
+    this.turnTimer = null;
+    const call = this.call;
+    if (this.closing || call === null || this.talking) return;
+    // A timer may fire up to a millisecond early (the loop's cached time): wait out the rest.
+    const clock = this.ticker.clock;
+    if (clock.now() < this.turnDueAt) clock.waitUntil?.(this.turnDueAt);
+    if (!call.pollTurnEnd?.()) return;
+    // The reply starts in promise jobs (brain, TTS): look for its first frame once they have run.
+    queueMicrotask(this.afterTurnEnd);
+  };
+
+  private readonly afterTurnEnd = (): void => {
+    process.nextTick(this.sendAhead);
+  };
+
+  private readonly sendAhead = (): void => {
+    const call = this.call;
+    if (this.closing || call === null || this.talking || this.pulledAhead || !call.hasOutbound?.()) return;
+    this.pulledAhead = true;
     this.sendNext(call);
   };
 

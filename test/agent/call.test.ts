@@ -30,6 +30,41 @@ describe('Call turn-taking', () => {
     expect(rec.metrics.turns[0].sttFinalMs).toBeDefined();
   });
 
+  it('between frames: says when the turn will end on silence, ends it exactly then, and has the reply ready', async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hello there.' }, { text: 'Great.' }];
+    const h = makeCall({ brain });
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    expect(h.call.turnEndDueAt()).toBeNull(); // nobody spoke yet: a reprompt is no turn end
+    h.stt.finals.push('yes');
+    await h.run(400, VOICE);
+    expect(h.call.turnEndDueAt()).toBeNull(); // still speaking
+    await h.until(() => h.call.turnEndDueAt() !== null);
+    const due = h.call.turnEndDueAt()!;
+    expect(due).toBeGreaterThan(h.clock.now());
+    expect(due - h.clock.now()).toBeLessThanOrEqual(h.cfg.agent.endOfTurnMs);
+    // Frames go on until the tick before it; then, between frames, a millisecond short and on time.
+    while (h.clock.now() + 20 < due) await h.tick();
+    expect(h.call.currentState).toBe('listening');
+    h.clock.advance(due - h.clock.now() - 1);
+    expect(h.call.pollTurnEnd()).toBe(false);
+    expect(h.call.hasOutbound()).toBe(false);
+    h.clock.advance(1);
+    expect(h.call.pollTurnEnd()).toBe(true);
+    expect(h.call.currentState).toBe('thinking');
+    expect(h.call.turnEndDueAt()).toBeNull();
+    expect(h.call.pollTurnEnd()).toBe(false);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(h.call.hasOutbound()).toBe(true);
+    expect(h.call.pullOutbound()).not.toBeNull();
+    // the turn's latency is counted to this frame, pulled between ticks
+    const turn = h.call.record.metrics.turns[0];
+    expect(turn.firstReplyMs! - turn.callerEndMs).toBe(h.call.record.metrics.turnLatencyMs[0]);
+    expect(h.call.record.metrics.turnLatencyMs[0]).toBeGreaterThanOrEqual(h.cfg.agent.endOfTurnMs);
+  });
+
   it('gives the recognizer the brain expectations at open and only switches when they change', async () => {
     const brain = new StreamingBrain();
     let phrases = ['yes', 'no'];

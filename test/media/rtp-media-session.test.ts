@@ -33,6 +33,9 @@ class EchoCall implements CallSession {
   readonly log: string[] = [];
   greeting: Int16Array[] = [];
   throwOnPush = false;
+  turnEndDueAt?: () => number | null;
+  pollTurnEnd?: () => boolean;
+  hasOutbound?: () => boolean;
   private echoing = false;
   private readonly ee = new EventEmitter();
   async start(): Promise<void> {}
@@ -225,6 +228,55 @@ describe('RtpMediaSession over loopback', () => {
     ]);
     await waitFor(() => far.got.length === 3, 'reply packets');
     expect(far.got.map((p) => p.sequence - far.got[0].sequence)).toEqual([0, 1, 2]);
+  });
+
+  it('a turn that ends between ticks: its reply\'s first packet goes out then, as the next tick\'s; the rest on the grid', async () => {
+    const far = await farEnd();
+    const { clock, call, session } = await setup({ remotePort: far.port });
+    // The call plays a listening agent: its turn ends on silence at `due`, and the reply is ready
+    // after the promise jobs that ending starts.
+    let due: number | null = 65;
+    const pulls: Array<[number, boolean]> = [];
+    call.turnEndDueAt = () => due;
+    call.pollTurnEnd = () => {
+      if (due === null || clock.now() < due) return false;
+      due = null;
+      void Promise.resolve().then(() => call.greeting.push(...[1, 2, 3].map((k) => ulawDecode(tonePayload(k)))));
+      return true;
+    };
+    call.hasOutbound = () => call.greeting.length > 0;
+    const pull = call.pullOutbound.bind(call);
+    call.pullOutbound = () => {
+      const f = pull();
+      pulls.push([clock.now(), f !== null]);
+      return f;
+    };
+    const step = async (ms: number) => {
+      clock.advance(ms);
+      await new Promise((r) => setImmediate(r));
+    };
+    await step(20);
+    await step(20); // tick at 40: 65 is past the next tick (60), which will look again
+    await step(20); // tick at 60: 65 falls before the tick at 80: a timer
+    await step(4);
+    expect(session.counters().packetsOut).toBe(0);
+    await step(1); // 65: the turn ends, the first packet goes out at once
+    expect(session.counters().packetsOut).toBe(1);
+    await step(15); // tick at 80: its packet went out already
+    expect(session.counters().packetsOut).toBe(1);
+    await step(20); // 100, 120: the rest of the reply on the grid
+    await step(20);
+    await step(20);
+    expect(pulls).toEqual([
+      [20, false], [40, false], [60, false],
+      [65, true],
+      [100, true], [120, true], [140, false],
+    ]);
+    await waitFor(() => far.got.length === 3, 'reply packets');
+    expect(far.got.map((p) => p.marker)).toEqual([true, false, false]);
+    // its timestamp is the tick at 80's: the stream's clock is not moved
+    expect(far.got[0].timestamp - 1000).toBe(3 * 160);
+    for (let i = 1; i < 3; i++) expect(far.got[i].timestamp - far.got[i - 1].timestamp).toBe(160);
   });
 
   it('sends to the configured remote from the first tick, before anything arrives (greeting)', async () => {
