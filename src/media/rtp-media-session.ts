@@ -331,7 +331,12 @@ export class RtpMediaSession {
    * The rest of the reply follows on the tick grid.
    */
   private armTurnEnd(call: CallSession, nextTickMs: number): void {
-    const due = call.turnEndDueAt?.() ?? null;
+    let due: number | null = null;
+    try {
+      due = call.turnEndDueAt?.() ?? null;
+    } catch (err) {
+      this.callFailed(err);
+    }
     if (due === this.turnDueAt && this.turnTimer !== null) return;
     this.clearTurnTimer();
     const clock = this.ticker.clock;
@@ -351,10 +356,20 @@ export class RtpMediaSession {
     this.turnTimer = null;
     const call = this.call;
     if (this.closing || call === null || this.talking) return;
-    // A timer may fire up to a millisecond early (the loop's cached time): wait out the rest.
-    const clock = this.ticker.clock;
-    if (clock.now() < this.turnDueAt) clock.waitUntil?.(this.turnDueAt);
-    if (!call.pollTurnEnd?.()) return;
+    // A timer counts from the event loop's cached time, which can be milliseconds stale after a
+    // busy tick, so it may fire early: set it again for the rest (never block the loop to wait).
+    const left = this.turnDueAt - this.ticker.clock.now();
+    if (left > 0) {
+      this.turnTimer = this.ticker.clock.setTimeout(this.onTurnDue, left);
+      return;
+    }
+    let ended = false;
+    try {
+      ended = call.pollTurnEnd?.() ?? false;
+    } catch (err) {
+      this.callFailed(err);
+    }
+    if (!ended) return;
     // The reply starts in promise jobs (brain, TTS): look for its first frame once they have run.
     queueMicrotask(this.afterTurnEnd);
   };
@@ -365,7 +380,14 @@ export class RtpMediaSession {
 
   private readonly sendAhead = (): void => {
     const call = this.call;
-    if (this.closing || call === null || this.talking || this.pulledAhead || !call.hasOutbound?.()) return;
+    if (this.closing || call === null || this.talking || this.pulledAhead) return;
+    let ready = false;
+    try {
+      ready = call.hasOutbound?.() ?? false;
+    } catch (err) {
+      this.callFailed(err);
+    }
+    if (!ready) return;
     this.pulledAhead = true;
     this.sendNext(call);
   };

@@ -279,6 +279,24 @@ describe('RtpMediaSession over loopback', () => {
     for (let i = 1; i < 3; i++) expect(far.got[i].timestamp - far.got[i - 1].timestamp).toBe(160);
   });
 
+  it('a call that throws when asked about its turn end between ticks is counted, not fatal; its media goes on', async () => {
+    const far = await farEnd();
+    const { clock, call, session } = await setup({ remotePort: far.port });
+    call.turnEndDueAt = () => clock.now() + 5;
+    call.pollTurnEnd = () => {
+      throw new Error('agent bug');
+    };
+    for (let t = 0; t < 3; t++) {
+      clock.advance(20);
+      await new Promise((r) => setImmediate(r));
+    }
+    // the timers at 25 and 45 fired and threw; the one at 65 is not due yet
+    expect(session.counters().callErrors).toBe(2);
+    call.greeting = [ulawDecode(tonePayload(0))];
+    clock.advance(20);
+    await waitFor(() => far.got.length === 1, 'the next packet');
+  });
+
   it('sends to the configured remote from the first tick, before anything arrives (greeting)', async () => {
     const far = await farEnd();
     const { clock, call } = await setup({ remotePort: far.port });
