@@ -42,6 +42,20 @@ function frameEnergyAt(levelDbfs: number): number {
   return FRAME_SAMPLES * (32768 * 10 ** (levelDbfs / 20)) ** 2;
 }
 
+const squareTables = new Map<G711Codec, Float64Array>();
+
+function squaresFor(codec: G711Codec): Float64Array {
+  let t = squareTables.get(codec);
+  if (!t) {
+    const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+    const pcm = new Int16Array(256);
+    decoderFor(codec)(bytes, pcm);
+    t = Float64Array.from(pcm, (v) => v * v);
+    squareTables.set(codec, t);
+  }
+  return t;
+}
+
 /** A frame below -50 dBFS (line noise, digital silence) may be dropped to shrink the delay. */
 const QUIET_ENERGY = frameEnergyAt(-50);
 
@@ -133,6 +147,10 @@ export class JitterBuffer {
   private readonly slotState: Uint8Array;
   /** Arrival time of each buffered packet: how long it has waited is the slack the buffer holds. */
   private readonly slotArrival: Float64Array;
+  /** Each buffered frame's energy once asked for (NaN until then): a frame is measured at most once. */
+  private readonly slotEnergy: Float64Array;
+  /** Squared sample value of each G.711 byte: a frame's energy without decoding it. */
+  private readonly squares: Float64Array;
   private readonly silence: Uint8Array;
   private readonly lastGood: Uint8Array;
   private readonly concealOut: Uint8Array;
@@ -188,11 +206,13 @@ export class JitterBuffer {
     this.slotSeq = new Int32Array(cap).fill(-1);
     this.slotState = new Uint8Array(cap);
     this.slotArrival = new Float64Array(cap);
+    this.slotEnergy = new Float64Array(cap).fill(NaN);
     this.silence = new Uint8Array(FRAME_SAMPLES).fill(silenceByte(codec));
     this.lastGood = new Uint8Array(FRAME_SAMPLES);
     this.concealOut = new Uint8Array(FRAME_SAMPLES);
     this.decode = decoderFor(codec);
     this.encode = encoderFor(codec);
+    this.squares = squaresFor(codec);
     this.out = { kind: 'silence', payload: this.silence, seq: undefined, arrivalMs: NaN };
   }
 
@@ -293,6 +313,7 @@ export class JitterBuffer {
     this.slotSeq[idx] = seq;
     this.slotState[idx] = BUFFERED;
     this.slotArrival[idx] = arrivalMs;
+    this.slotEnergy[idx] = NaN;
     this.count++;
   }
 
@@ -387,7 +408,7 @@ export class JitterBuffer {
       const idx = seq & this.mask;
       if (this.slotState[idx] !== BUFFERED || this.slotSeq[idx] !== seq) continue;
       seen++;
-      if (this.energy(this.slots[idx]) > threshold) return true;
+      if (this.energyAt(idx) > threshold) return true;
     }
     return false;
   }
@@ -502,7 +523,7 @@ export class JitterBuffer {
     if (this.slotState[idx] !== BUFFERED || this.slotSeq[idx] !== this.nextSeq) return;
     if (this.slotState[aidx] !== BUFFERED || this.slotSeq[aidx] !== after) return;
     if (nowMs - this.slotArrival[aidx] < this.adaptiveDepth()) return;
-    if (!this.isQuiet(this.slots[idx])) return;
+    if (this.energyAt(idx) > QUIET_ENERGY) return;
     this.slotState[idx] = PLAYED;
     this.count--;
     this.counters.skipped++;
@@ -510,15 +531,16 @@ export class JitterBuffer {
     this.nextSeq = after;
   }
 
-  private isQuiet(payload: Uint8Array): boolean {
-    return this.energy(payload) <= QUIET_ENERGY;
-  }
-
-  private energy(payload: Uint8Array): number {
-    this.decode(payload, this.pcm);
-    let energy = 0;
-    for (let i = 0; i < FRAME_SAMPLES; i++) energy += this.pcm[i] * this.pcm[i];
-    return energy;
+  private energyAt(idx: number): number {
+    let e = this.slotEnergy[idx];
+    if (e !== e) {
+      // NaN: not measured yet
+      const payload = this.slots[idx];
+      e = 0;
+      for (let i = 0; i < FRAME_SAMPLES; i++) e += this.squares[payload[i]];
+      this.slotEnergy[idx] = e;
+    }
+    return e;
   }
 
   private adaptiveDepth(): number {

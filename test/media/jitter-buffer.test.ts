@@ -442,4 +442,18 @@ describe('JitterBuffer', () => {
     expect(jb.pendingAbove(-45)).toBe(false);
     expect(Number.isNaN(jb.pop(100).arrivalMs)).toBe(true); // concealment has no arrival
   });
+
+  it('pendingAbove measures each frame once and forgets it with the frame: a slot reused by a loud frame is loud', () => {
+    const jb = new JitterBuffer({ depthMs: 20 });
+    const frame = (seq: number, byte: number) => ({ ...pkt(seq), payload: new Uint8Array(160).fill(byte) });
+    // A few rounds through the whole ring (its slots are reused), quiet and loud in turn; each
+    // frame is asked about twice, before and after the one ahead of it has played.
+    for (let seq = 0, t = 0; seq < 600; seq++, t += 20) {
+      const loud = Math.floor(seq / 7) % 2 === 1;
+      jb.push(frame(seq, loud ? 0x10 : 0xff), t);
+      expect(jb.pendingAbove(-45)).toBe(loud);
+      expect(jb.pendingAbove(-45)).toBe(loud);
+      jb.pop(t + 20);
+    }
+  });
 });
