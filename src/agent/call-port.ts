@@ -57,6 +57,12 @@ export interface CallSessionEvents {
    * also ends every normal reply.
    */
   flush: [];
+  /**
+   * A reply's first audio has just arrived (TTS), between frames or on one: a transport that can
+   * send between ticks may send it now rather than on its next tick (hasOutbound() says whether
+   * pullOutbound() would give it).
+   */
+  ready: [];
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * One call's agent: 20 ms frames in, 20 ms frames out, control events. It knows nothing about the
  * PBX. Time is call time from the injected clock; every decision is taken on a frame boundary
- * (pushInbound / pullOutbound), so the Call owns no timers and a test drives it frame by frame.
+ * (pushInbound / pullOutbound) or when the transport asks (pollTurnEnd, at the instant turnEndDueAt
+ * gave it), so the Call owns no timers and a test drives it frame by frame.
  *
  * Turn-taking: greeting -> listening -> thinking -> speaking -> listening ...
  * Barge-in, in stages (phone lines have no echo cancellation):
@@ -589,6 +590,7 @@ export class Call extends EventEmitter implements CallSession {
       seg.chunks.push(cached);
       seg.available = cached.length;
       seg.done = true;
+      this.audioArrived(reply);
       return;
     }
     try {
@@ -598,6 +600,7 @@ export class Call extends EventEmitter implements CallSession {
         this.markFirstAudio(reply);
         seg.chunks.push(pcm);
         seg.available += pcm.length;
+        this.audioArrived(reply);
       }
       if (cache && !signal.aborted) cache.set(key, concatPcm(seg.chunks));
     } catch (err) {
@@ -609,6 +612,13 @@ export class Call extends EventEmitter implements CallSession {
     } finally {
       seg.done = true;
     }
+  }
+
+  /** The current reply's first frame is ready and nothing has played yet: say so once (see 'ready'). */
+  private audioArrived(reply: Reply): void {
+    if (reply !== this.reply || reply.readySignalled || reply.firstFrameMs !== null || this.paused || !reply.ready) return;
+    reply.readySignalled = true;
+    this.emit('ready');
   }
 
   private markFirstAudio(reply: Reply): void {

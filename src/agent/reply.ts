@@ -40,6 +40,8 @@ export class Reply {
   /** Call time the reply was started (for the provider stall guard). */
   startedMs = 0;
   firstFrameMs: number | null = null;
+  /** The Call has told its transport that this reply's first audio is ready ('ready'). */
+  readySignalled = false;
   lastFrameMs: number | null = null;
   private head = 0;
 

@@ -11,7 +11,8 @@
  * silence the pull happens in the outbound phase (after the promise jobs this tick's inbound
  * frame started), so a reply that a turn end starts goes out on the tick that ended the turn. A
  * turn that ends on silence alone between two ticks is ended by a timer at its instant, and the
- * reply's first packet goes out then (see armTurnEnd).
+ * reply's first packet goes out then (see armTurnEnd); so does a reply whose first audio arrives
+ * between ticks (the call's 'ready' event).
  *
  * Buffers are per session and reused every tick: the Pcm passed to pushInbound and its
  * EncodedFrame payload are only valid during that call (copy to keep them).
@@ -178,6 +179,7 @@ export class RtpMediaSession {
     if (remote) this.endpoint.setRemote(remote);
     this.call = call;
     call.on('ended', this.onEnded);
+    call.on('ready', this.onReady);
     // Both phases at one slot: a reply that a turn end starts goes out on the sub-tick that ended it.
     const slot = this.ticker.nextSlot();
     this.unsubscribe = [
@@ -244,6 +246,7 @@ export class RtpMediaSession {
     for (const u of this.unsubscribe) u();
     this.unsubscribe = [];
     this.call?.off('ended', this.onEnded);
+    this.call?.off('ready', this.onReady);
     this.closing = this.endpoint.close();
     return this.closing;
   }
@@ -331,12 +334,7 @@ export class RtpMediaSession {
    * The rest of the reply follows on the tick grid.
    */
   private armTurnEnd(call: CallSession, nextTickMs: number): void {
-    let due: number | null = null;
-    try {
-      due = call.turnEndDueAt?.() ?? null;
-    } catch (err) {
-      this.callFailed(err);
-    }
+    const due = this.ask(() => call.turnEndDueAt?.(), null);
     if (due === this.turnDueAt && this.turnTimer !== null) return;
     this.clearTurnTimer();
     const clock = this.ticker.clock;
@@ -363,13 +361,7 @@ export class RtpMediaSession {
       this.turnTimer = this.ticker.clock.setTimeout(this.onTurnDue, left);
       return;
     }
-    let ended = false;
-    try {
-      ended = call.pollTurnEnd?.() ?? false;
-    } catch (err) {
-      this.callFailed(err);
-    }
-    if (!ended) return;
+    if (!this.ask(() => call.pollTurnEnd?.(), false)) return;
     // The reply starts in promise jobs (brain, TTS): look for its first frame once they have run.
     queueMicrotask(this.afterTurnEnd);
   };
@@ -378,16 +370,16 @@ export class RtpMediaSession {
     process.nextTick(this.sendAhead);
   };
 
+  // A reply's first audio arrived (a TTS stream between ticks): it goes out now, as the next tick's
+  // packet, not up to 20 ms later. On a tick the outbound phase, queued first, has pulled it already.
+  private readonly onReady = (): void => {
+    process.nextTick(this.sendAhead);
+  };
+
   private readonly sendAhead = (): void => {
     const call = this.call;
     if (this.closing || call === null || this.talking || this.pulledAhead) return;
-    let ready = false;
-    try {
-      ready = call.hasOutbound?.() ?? false;
-    } catch (err) {
-      this.callFailed(err);
-    }
-    if (!ready) return;
+    if (!this.ask(() => call.hasOutbound?.(), false)) return;
     this.pulledAhead = true;
     this.sendNext(call);
   };
@@ -408,6 +400,16 @@ export class RtpMediaSession {
     // A short final frame is padded with silence rather than repeating stale bytes.
     if (out.length < FRAME_SAMPLES) this.encodedOut.fill(this.silence, out.length);
     this.pacer.tick(this.encodedOut);
+  }
+
+  /** A between-ticks question to the call: an exception is counted like any other and answered `fallback`. */
+  private ask<T>(question: () => T | undefined, fallback: T): T {
+    try {
+      return question() ?? fallback;
+    } catch (err) {
+      this.callFailed(err);
+      return fallback;
+    }
   }
 
   private callFailed(err: unknown): void {

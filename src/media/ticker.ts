@@ -15,8 +15,8 @@
  * cached or zero-latency providers the first reply frame is ready for this tick's outbound phase,
  * not the next tick's, 20 ms later.
  *
- * With `slots` > 1 the period is cut into that many sub-ticks, each running only
- * its own subscribers (every phase): the same work in smaller pieces, with socket reads in between.
+ * With `slots` > 1 the period is cut into that many sub-ticks, each running only its own
+ * subscribers (every phase): the same work in smaller pieces, with socket reads in between.
  */
 import pino from 'pino';
 import { FRAME_MS } from './audio-frame.ts';

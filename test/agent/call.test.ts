@@ -65,6 +65,24 @@ describe('Call turn-taking', () => {
     expect(h.call.record.metrics.turnLatencyMs[0]).toBeGreaterThanOrEqual(h.cfg.agent.endOfTurnMs);
   });
 
+  it("says 'ready' once per reply, when its first audio has arrived and nothing of it has played", async () => {
+    const brain = new StreamingBrain();
+    brain.replies = [{ text: 'Hello there. How are you today?' }, { text: 'Great. Thanks.' }];
+    const h = makeCall({ brain });
+    const ready: Array<{ state: string; hasOutbound: boolean }> = [];
+    h.call.on('ready', () => ready.push({ state: h.call.currentState, hasOutbound: h.call.hasOutbound() }));
+    await h.call.start();
+    await h.until(() => h.call.currentState === 'listening');
+    expect(ready).toEqual([{ state: 'greeting', hasOutbound: true }]); // two sentences, one signal
+    h.stt.finals.push('fine');
+    await h.run(400, VOICE);
+    await h.until(() => h.call.currentState === 'speaking');
+    await h.until(() => h.call.currentState === 'listening');
+    expect(ready).toHaveLength(2);
+    expect(ready[1].state).toBe('thinking'); // before its first frame was pulled
+    expect(ready[1].hasOutbound).toBe(true);
+  });
+
   it('gives the recognizer the brain expectations at open and only switches when they change', async () => {
     const brain = new StreamingBrain();
     let phrases = ['yes', 'no'];

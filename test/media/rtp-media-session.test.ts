@@ -76,7 +76,12 @@ class EchoCall implements CallSession {
     return this;
   }
   listeners(): number {
-    return this.ee.listenerCount('ended');
+    return this.ee.listenerCount('ended') + this.ee.listenerCount('ready');
+  }
+  /** A reply's first audio arrived (what the Call emits from its TTS stream). */
+  ready(frames: Int16Array[]): void {
+    this.greeting.push(...frames);
+    this.ee.emit('ready');
   }
 }
 
@@ -277,6 +282,43 @@ describe('RtpMediaSession over loopback', () => {
     // its timestamp is the tick at 80's: the stream's clock is not moved
     expect(far.got[0].timestamp - 1000).toBe(3 * 160);
     for (let i = 1; i < 3; i++) expect(far.got[i].timestamp - far.got[i - 1].timestamp).toBe(160);
+  });
+
+  it('a reply whose first audio arrives between ticks goes out at once, as the next tick\'s packet; on a tick, the tick sends it', async () => {
+    const far = await farEnd();
+    const { clock, call, session } = await setup({ remotePort: far.port });
+    call.hasOutbound = () => call.greeting.length > 0;
+    const pulls: number[] = [];
+    const pull = call.pullOutbound.bind(call);
+    call.pullOutbound = () => {
+      const f = pull();
+      if (f) pulls.push(clock.now());
+      return f;
+    };
+    const step = async (ms: number) => {
+      clock.advance(ms);
+      await new Promise((r) => setImmediate(r));
+    };
+    await step(20);
+    await step(20);
+    await step(7); // 47: a TTS stream delivers the reply's first audio
+    call.ready([1, 2].map((k) => ulawDecode(tonePayload(k))));
+    await new Promise((r) => setImmediate(r));
+    expect(session.counters().packetsOut).toBe(1);
+    await step(13); // the tick at 60: its packet is out already
+    expect(session.counters().packetsOut).toBe(1);
+    await step(20); // 80
+    await step(20); // 100: the reply is over
+    expect(pulls).toEqual([47, 80]);
+    await waitFor(() => far.got.length === 2, 'reply packets');
+    expect(far.got[0].marker).toBe(true);
+    expect(far.got[1].timestamp - far.got[0].timestamp).toBe(160);
+    expect(far.got[0].timestamp - 1000).toBe(2 * 160); // the tick at 60's
+    // Audio that is ready on a tick (zero-latency providers) is pulled by that tick's outbound phase.
+    clock.advance(20); // 120: the tick runs; the 'ready' below comes in its promise jobs
+    void Promise.resolve().then(() => call.ready([ulawDecode(tonePayload(3))]));
+    await new Promise((r) => setImmediate(r));
+    expect(pulls).toEqual([47, 80, 120]);
   });
 
   it('a call that throws when asked about its turn end between ticks is counted, not fatal; its media goes on', async () => {
