@@ -114,6 +114,8 @@ export class RtpMediaSession {
   private heardEarly = false;
   /** The next tick's packet went out between ticks (a turn ended there): that tick pulls nothing. */
   private pulledAhead = false;
+  /** The ticker slot this call's phases run at. */
+  private slot = 0;
   private turnTimer: TimerHandle | null = null;
   private turnDueAt = NaN;
   /**
@@ -182,6 +184,7 @@ export class RtpMediaSession {
     call.on('ready', this.onReady);
     // Both phases at one slot: a reply that a turn end starts goes out on the sub-tick that ended it.
     const slot = this.ticker.nextSlot();
+    this.slot = slot;
     this.unsubscribe = [
       this.ticker.add(this.onSend, 'send', slot),
       this.ticker.add(this.onInbound, 'inbound', slot),
@@ -371,9 +374,12 @@ export class RtpMediaSession {
   };
 
   // A reply's first audio arrived (a TTS stream between ticks): it goes out now, as the next tick's
-  // packet, not up to 20 ms later. On a tick the outbound phase, queued first, has pulled it already.
+  // packet, not up to 20 ms later. Synchronously: a TTS stream's chunks can keep the microtask queue
+  // busy for milliseconds, and a nextTick would wait for all of them. During a tick of this call's
+  // slot (its outbound phase still to come) that phase pulls it instead.
   private readonly onReady = (): void => {
-    process.nextTick(this.sendAhead);
+    if (this.ticker.outboundPending(this.slot)) return;
+    this.sendAhead();
   };
 
   private readonly sendAhead = (): void => {

@@ -114,6 +114,16 @@ export class Ticker {
     return this.running;
   }
 
+  /**
+   * A sub-tick of `slot` has run its send and inbound phases and its outbound phase is still to
+   * come (waiting for the promise jobs they started).
+   */
+  outboundPending(slot = 0): boolean {
+    const due = this.pendingOut;
+    for (let i = 1; i < due.length; i += 3) if (due[i] === slot) return true;
+    return false;
+  }
+
   /** A slot for a new call: round-robin, so the calls spread evenly over the period. */
   nextSlot(): number {
     const k = this.nextSlotIndex;

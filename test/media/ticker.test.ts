@@ -170,11 +170,15 @@ describe('Ticker', () => {
     }
     expect(t.size).toBe(8);
     t.start();
+    const pending: string[] = [];
     for (let i = 0; i < 2; i++) {
       clock.advance(10);
+      pending.push(`${t.outboundPending(0)},${t.outboundPending(1)}`); // before the promise jobs
       await new Promise((r) => setImmediate(r));
+      pending.push(`${t.outboundPending(0)},${t.outboundPending(1)}`); // after the outbound phase
     }
     expect(log).toEqual(['send1:0@10', 'in1:0', 'in1b:0', 'out1:0', 'send0:1@20', 'in0:1', 'in0b:1', 'out0:1']);
+    expect(pending).toEqual(['false,true', 'false,false', 'true,false', 'false,false']);
   });
 
   it('outbound phase after a stall: every missed tick gets its outbound turn, in order; stop() drops pending ones', async () => {
