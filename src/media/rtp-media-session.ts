@@ -337,7 +337,13 @@ export class RtpMediaSession {
    * The rest of the reply follows on the tick grid.
    */
   private armTurnEnd(call: CallSession, nextTickMs: number): void {
-    const due = this.ask(() => call.turnEndDueAt?.(), null);
+    // Asked on every silent tick of every call: no closure here (ask() allocates one).
+    let due: number | null = null;
+    try {
+      due = call.turnEndDueAt?.() ?? null;
+    } catch (err) {
+      this.callFailed(err);
+    }
     if (due === this.turnDueAt && this.turnTimer !== null) return;
     this.clearTurnTimer();
     const clock = this.ticker.clock;
@@ -408,7 +414,7 @@ export class RtpMediaSession {
     this.pacer.tick(this.encodedOut);
   }
 
-  /** A between-ticks question to the call: an exception is counted like any other and answered `fallback`. */
+  /** A rare between-ticks question to the call: an exception is counted like any other and answered `fallback`. */
   private ask<T>(question: () => T | undefined, fallback: T): T {
     try {
       return question() ?? fallback;
