@@ -533,8 +533,7 @@ export class JitterBuffer {
 
   private energyAt(idx: number): number {
     let e = this.slotEnergy[idx];
-    if (e !== e) {
-      // NaN: not measured yet
+    if (Number.isNaN(e)) {
       const payload = this.slots[idx];
       e = 0;
       for (let i = 0; i < FRAME_SAMPLES; i++) e += this.squares[payload[i]];
