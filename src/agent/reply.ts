@@ -61,34 +61,30 @@ export class Reply {
    * A segment's last partial frame is padded with silence so segments never smear into each other.
    */
   pull(out: Pcm): boolean {
-    while (this.head < this.segments.length) {
-      const seg = this.segments[this.head];
-      const remaining = seg.available - seg.played;
-      if (remaining >= FRAME_SAMPLES || (seg.done && remaining > 0)) {
-        const n = Math.min(FRAME_SAMPLES, remaining);
-        copyFrom(seg, out, n);
-        if (n < FRAME_SAMPLES) out.fill(0, n);
-        seg.played += n;
-        return true;
-      }
-      if (seg.done) {
-        this.head++;
-        continue;
-      }
-      return false; // TTS has not caught up: a gap, not the end
-    }
-    return false;
+    const seg = this.playable();
+    if (seg === null) return false;
+    const n = Math.min(FRAME_SAMPLES, seg.available - seg.played);
+    copyFrom(seg, out, n);
+    if (n < FRAME_SAMPLES) out.fill(0, n);
+    seg.played += n;
+    return true;
   }
 
   /** pull() would give a frame now. */
   get ready(): boolean {
-    for (let i = this.head; i < this.segments.length; i++) {
-      const seg = this.segments[i];
+    return this.playable() !== null;
+  }
+
+  /** The segment the next frame comes from, moving past played-out ones; null when nothing is ready. */
+  private playable(): Segment | null {
+    while (this.head < this.segments.length) {
+      const seg = this.segments[this.head];
       const remaining = seg.available - seg.played;
-      if (remaining >= FRAME_SAMPLES || (seg.done && remaining > 0)) return true;
-      if (!seg.done) return false;
+      if (remaining >= FRAME_SAMPLES || (seg.done && remaining > 0)) return seg;
+      if (!seg.done) return null; // TTS has not caught up: a gap, not the end
+      this.head++;
     }
-    return false;
+    return null;
   }
 
   /** Everything the brain said has been synthesized and played. */
