@@ -365,8 +365,13 @@ export class Call extends EventEmitter implements CallSession {
     this.state = 'listening';
   }
 
+  /** The caller has spoken and stopped, and nothing else holds the turn open. */
+  private turnMayEnd(): boolean {
+    return this.state === 'listening' && !this.paused && this.callerSpoke && !this.callerSpeaking;
+  }
+
   private checkTurnEnd(now: number): void {
-    if (this.state !== 'listening' || this.paused || !this.callerSpoke || this.callerSpeaking) return;
+    if (!this.turnMayEnd()) return;
     if (this.finalizeAtMs !== null) {
       if (now - this.finalizeAtMs > NO_WORDS_TIMEOUT_MS) {
         this.log.warn('recognizer gave no final in time: treating as not understood');
@@ -626,7 +631,7 @@ export class Call extends EventEmitter implements CallSession {
   }
 
   turnEndDueAt(): number | null {
-    if (this.over || this.state !== 'listening' || this.paused || !this.callerSpoke || this.callerSpeaking || this.finalizeAtMs !== null) return null;
+    if (this.over || !this.turnMayEnd() || this.finalizeAtMs !== null) return null;
     return this.t0 + this.lastActivityMs + this.deps.agent.endOfTurnMs;
   }
 
