@@ -46,6 +46,9 @@ export interface ToneMeasure {
   levelDbfs: number;
 }
 
+/** No tone: what measureTone says of silence, and of a frame below the tone floor without measuring it. */
+const QUIET: Readonly<ToneMeasure> = { residualRatio: 1, frequencyHz: NaN, levelDbfs: -100, envelopeVariation: 1 };
+
 const SAMPLE_RATE = 8000;
 const MIN_BEEP_HZ = 380;
 const MAX_BEEP_HZ = 2100;
@@ -135,7 +138,7 @@ function fitTone(s: Sums): void {
  * harmonic and its residual grows. The reported residual is the worse of the two fits (the
  * differenced one, noisier, at a fifth), and a disagreement in frequency makes it 1.
  */
-export function measureTone(frame: Pcm, out: ToneMeasure = { residualRatio: 1, frequencyHz: NaN, levelDbfs: -100, envelopeVariation: 1 }): ToneMeasure {
+export function measureTone(frame: Pcm, out: ToneMeasure = { ...QUIET }): ToneMeasure {
   const n = frame.length;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += frame[i];
@@ -173,12 +176,9 @@ export function measureTone(frame: Pcm, out: ToneMeasure = { residualRatio: 1, f
   return out;
 }
 
-/** What measureTone says of a frame below the tone floor, without measuring it. */
-const QUIET: Readonly<ToneMeasure> = { residualRatio: 1, frequencyHz: NaN, levelDbfs: -100, envelopeVariation: 1 };
-
 export class AnsweringMachineDetector {
   private readonly cfg: AmdSettings;
-  private readonly tone: ToneMeasure = { residualRatio: 1, frequencyHz: NaN, levelDbfs: -100, envelopeVariation: 1 };
+  private readonly tone: ToneMeasure = { ...QUIET };
   private decided: AmdDecision | null = null;
 
   // tone run
