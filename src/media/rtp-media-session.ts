@@ -182,13 +182,12 @@ export class RtpMediaSession {
     this.call = call;
     call.on('ended', this.onEnded);
     call.on('ready', this.onReady);
-    // Both phases at one slot: a reply that a turn end starts goes out on the sub-tick that ended it.
-    const slot = this.ticker.nextSlot();
-    this.slot = slot;
+    // Every phase at one slot: a reply that a turn end starts goes out on the sub-tick that ended it.
+    this.slot = this.ticker.nextSlot();
     this.unsubscribe = [
-      this.ticker.add(this.onSend, 'send', slot),
-      this.ticker.add(this.onInbound, 'inbound', slot),
-      this.ticker.add(this.onOutbound, 'outbound', slot),
+      this.ticker.add(this.onSend, 'send', this.slot),
+      this.ticker.add(this.onInbound, 'inbound', this.slot),
+      this.ticker.add(this.onOutbound, 'outbound', this.slot),
     ];
   }
 
@@ -333,8 +332,8 @@ export class RtpMediaSession {
   /**
    * A caller's turn that ends on silence alone ends at its instant, not on the next tick: when it
    * falls before that tick, a timer (one per turn, not per packet) ends it then, and the reply's
-   * first packet goes out as soon as it is ready, as the next tick's packet sent ahead of time.
-   * The rest of the reply follows on the tick grid.
+   * first packet goes out as soon as its audio is ready ('ready', see onReady), as the next tick's
+   * packet sent ahead of time. The rest of the reply follows on the tick grid.
    */
   private armTurnEnd(call: CallSession, nextTickMs: number): void {
     // Asked on every silent tick of every call: no closure here (ask() allocates one).
@@ -370,17 +369,12 @@ export class RtpMediaSession {
       this.turnTimer = this.ticker.clock.setTimeout(this.onTurnDue, left);
       return;
     }
-    if (!this.ask(() => call.pollTurnEnd?.(), false)) return;
-    // The reply starts in promise jobs (brain, TTS): look for its first frame once they have run.
-    queueMicrotask(this.afterTurnEnd);
+    // The reply starts in promise jobs (brain, TTS); its first audio comes with the call's 'ready'.
+    this.ask(() => call.pollTurnEnd?.(), false);
   };
 
-  private readonly afterTurnEnd = (): void => {
-    process.nextTick(this.sendAhead);
-  };
-
-  // A reply's first audio arrived (a TTS stream between ticks): it goes out now, as the next tick's
-  // packet, not up to 20 ms later. Synchronously: a TTS stream's chunks can keep the microtask queue
+  // A reply's first audio arrived between ticks (a turn ended by the timer above, a TTS stream): it
+  // goes out now, as the next tick's packet, not up to 20 ms later. Synchronously: a TTS stream's chunks can keep the microtask queue
   // busy for milliseconds, and a nextTick would wait for all of them. During a tick of this call's
   // slot (its outbound phase still to come) that phase pulls it instead.
   private readonly onReady = (): void => {

@@ -238,15 +238,15 @@ describe('RtpMediaSession over loopback', () => {
   it('a turn that ends between ticks: its reply\'s first packet goes out then, as the next tick\'s; the rest on the grid', async () => {
     const far = await farEnd();
     const { clock, call, session } = await setup({ remotePort: far.port });
-    // The call plays a listening agent: its turn ends on silence at `due`, and the reply is ready
-    // after the promise jobs that ending starts.
+    // The call plays a listening agent: its turn ends on silence at `due`, and the reply's audio
+    // arrives ('ready') in the promise jobs that ending starts.
     let due: number | null = 65;
     const pulls: Array<[number, boolean]> = [];
     call.turnEndDueAt = () => due;
     call.pollTurnEnd = () => {
       if (due === null || clock.now() < due) return false;
       due = null;
-      void Promise.resolve().then(() => call.greeting.push(...[1, 2, 3].map((k) => ulawDecode(tonePayload(k)))));
+      void Promise.resolve().then(() => call.ready([1, 2, 3].map((k) => ulawDecode(tonePayload(k)))));
       return true;
     };
     call.hasOutbound = () => call.greeting.length > 0;
