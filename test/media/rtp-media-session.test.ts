@@ -519,5 +519,24 @@ describe('RtpMediaSession over loopback', () => {
     expect(calls[1].heard).toHaveLength(10);
     expect(sessions[0].counters().callErrors).toBe(10);
     expect(sessions[0].counters().malformed.RTP_BAD_VERSION).toBe(5);
+
+    // Its between-tick questions throwing too (is a turn end due, is audio ready): counted at that
+    // call alone, the other one hears every tick. (First let the ticks above finish their outbound phases.)
+    await new Promise((r) => setImmediate(r));
+    calls[0].turnEndDueAt = () => {
+      throw new Error('agent bug');
+    };
+    calls[0].hasOutbound = () => {
+      throw new Error('agent bug');
+    };
+    calls[0].ready([]); // asked whether its audio is ready: throws
+    for (let i = 0; i < 3; i++) {
+      clock.advance(20);
+      await new Promise((r) => setImmediate(r));
+    }
+    // 1 ready + 3 pushes + 3 turn-end questions
+    expect(sessions[0].counters().callErrors).toBe(17);
+    expect(sessions[1].counters().callErrors).toBe(0);
+    expect(calls[1].heard).toHaveLength(13);
   });
 });
