@@ -2,12 +2,15 @@
 import { validateConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
 
-export function benchConfig(media: { tickSlots?: number } = {}): Config {
+/** What a bench run may set in `media` (the `--tick-slots` flag). */
+export type BenchMediaOptions = { tickSlots?: number };
+
+export function benchConfig(media: BenchMediaOptions = {}): Config {
   return validateConfig({ agent: { maxCallSeconds: 3600 }, media });
 }
 
 /** The settings that shape the measured latencies (reported in the JSON so the numbers can be read). */
-export function benchConfigSummary(media: { tickSlots?: number } = {}): {
+export function benchConfigSummary(media: BenchMediaOptions = {}): {
   endOfTurnMs: number;
   hangoverMs: number;
   onsetMs: number;
