@@ -116,6 +116,28 @@ describe('VAD', () => {
     });
   }
 
+  it('the noise floor is the quietest level of the last 1.5 s, frame by frame, also after reset', async () => {
+    const vad = await createVad(CFG);
+    // Levels that rise (the minimum is always the oldest frame: it leaves at exactly 75 frames),
+    // fall (each new frame replaces the queue), repeat (ties), and drop to digital silence.
+    const rise = Array.from({ length: 160 }, (_, i) => 10 + 40 * i);
+    const fall = [...rise].reverse();
+    const mixed = Array.from({ length: 160 }, (_, i) => (i % 97 === 0 ? 0 : [800, 30, 300, 30, 5000, 12][(i * 7) % 6] + ((i * 13) % 11)));
+    const amps = [...rise, ...fall, ...mixed];
+    const check = (from: number): void => {
+      const levels: number[] = [];
+      for (let i = from; i < amps.length; i++) {
+        levels.push(vad.process(new Int16Array(160).fill(amps[i])).levelDbfs);
+        expect(vad.noiseFloorDbfs, `frame ${i}`).toBe(Math.min(...levels.slice(-75)));
+      }
+    };
+    check(0);
+    vad.reset();
+    expect(vad.noiseFloorDbfs).toBe(-100);
+    check(150);
+    vad.close();
+  });
+
   it('the fixed energy gate stops low-level noise that the WebRTC VAD calls speech', async () => {
     // Aggressiveness 0 calls -30 dBFS white noise speech; the gate above its level must reject it.
     const lax: VadConfig = { ...CFG, aggressiveness: 0 };
