@@ -39,8 +39,10 @@ export const mediaSchema = z
      */
     jitterAdaptive: z.boolean().default(true),
     /**
-     * The media tick wakes this many ms early and waits out the rest precisely, so reading
-     * datagrams at the due instant does not delay every call's send (0 = plain timer).
+     * The media tick wakes this many ms early, builds the packets of the replies being spoken,
+     * waits out the rest precisely and sends them in one burst at the instant: neither reading
+     * datagrams at the due instant nor building the packets moves a call's send (0 = plain timer,
+     * packets sent as they are built).
      */
     tickLeadMs: z.number().min(0).max(8).default(3),
     /**

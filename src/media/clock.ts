@@ -78,7 +78,8 @@ export class ManualClock implements Clock {
       this.t = Math.max(this.t, timer.at);
       timer.fn();
     }
-    this.t = end;
+    // A timer may have advanced the clock past `end` itself (a waitUntil inside it): never go back.
+    this.t = Math.max(this.t, end);
   }
 
   pendingTimers(): number {

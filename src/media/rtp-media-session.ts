@@ -29,7 +29,7 @@ import { Pacer } from './pacer.ts';
 import type { PortPool } from './port-pool.ts';
 import { RtpEndpoint, type RtpMalformedCode, type RtpPeer } from './rtp-endpoint.ts';
 import type { RtpPacket } from './rtp-packet.ts';
-import type { Ticker } from './ticker.ts';
+import type { DeferredSend, Ticker } from './ticker.ts';
 import type { TimerHandle } from './clock.ts';
 import { SILENT_DBFS } from './vad.ts';
 
@@ -88,7 +88,7 @@ export interface RtpMediaCounters {
   callErrors: number;
 }
 
-export class RtpMediaSession {
+export class RtpMediaSession implements DeferredSend {
   readonly codec: G711Codec;
   private call: CallSession | null = null;
   private readonly ticker: Ticker;
@@ -114,6 +114,8 @@ export class RtpMediaSession {
   private heardEarly = false;
   /** The next tick's packet went out between ticks (a turn ended there): that tick pulls nothing. */
   private pulledAhead = false;
+  /** This tick's packet, built in a send phase ahead of the instant (see out). */
+  private heldPacket: Buffer | null = null;
   /** The ticker slot this call's phases run at. */
   private slot = 0;
   private turnTimer: TimerHandle | null = null;
@@ -165,7 +167,7 @@ export class RtpMediaSession {
       ssrc: opts.ssrc,
       initialSeq: opts.initialSeq,
       initialTimestamp: opts.initialTimestamp,
-      send: (buf) => endpoint.send(buf),
+      send: this.out,
     });
     if (opts.call) this.attach(opts.call);
   }
@@ -249,6 +251,7 @@ export class RtpMediaSession {
     this.unsubscribe = [];
     this.call?.off('ended', this.onEnded);
     this.call?.off('ready', this.onReady);
+    this.flushSend(); // a reply's last packet, built ahead of an instant that comes after the hang-up
     this.closing = this.endpoint.close();
     return this.closing;
   }
@@ -267,6 +270,23 @@ export class RtpMediaSession {
     } catch (err) {
       this.callFailed(err);
     }
+  }
+
+  // The Pacer's packets: held when the Ticker builds them ahead of the tick instant (its lead), sent
+  // at once otherwise (a reply's first packet between ticks, a tick without a lead).
+  private readonly out = (buf: Buffer): void => {
+    if (this.ticker.deferring) {
+      this.heldPacket = buf;
+      this.ticker.defer(this);
+    } else this.endpoint.send(buf);
+  };
+
+  /** The Ticker's burst at the tick instant (DeferredSend). The Pacer's ring keeps `buf` intact until then. */
+  flushSend(): void {
+    const buf = this.heldPacket;
+    if (buf === null) return;
+    this.heldPacket = null;
+    this.endpoint.send(buf);
   }
 
   private readonly onEnded = (): void => {

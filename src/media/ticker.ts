@@ -6,14 +6,17 @@
  * maxCatchUpTicks the oldest are skipped, since audio that late is useless), so each call still
  * sends and plays the right number of frames.
  *
- * Three phases per tick. 'send' subscribers run first, on the timer: a packet already known (the
- * next frame of a reply being spoken) goes out at the tick instant, before any of this tick's
- * work, so how long that work takes never moves it. 'inbound' subscribers run next; 'outbound'
- * subscribers run in the same macrotask, after every promise job the inbound phase started has
- * run (a nextTick queued from a microtask runs once V8 has drained the microtask queue). A turn
- * that ends on this tick's inbound frame starts its reply in promise jobs (brain, TTS); with
- * cached or zero-latency providers the first reply frame is ready for this tick's outbound phase,
- * not the next tick's, 20 ms later.
+ * Three phases per tick. 'send' subscribers run first: a packet already known (the next frame of
+ * a reply being spoken) is built then and put on the wire at the tick instant, before any of this
+ * tick's work, so how long that work takes never moves it. With a lead (`leadMs`) the send phase
+ * runs while the lead lasts, ahead of the instant, and the packets it built are held (`defer`) and
+ * sent in one burst at the instant: the burst is a run of bare socket calls, so a call's packet
+ * leaves at the same offset into every tick, however long the building took. 'inbound'
+ * subscribers run next, at the instant; 'outbound' subscribers run in the same macrotask, after
+ * every promise job the inbound phase started has run (a nextTick queued from a microtask runs
+ * once V8 has drained the microtask queue). A turn that ends on this tick's inbound frame starts
+ * its reply in promise jobs (brain, TTS); with cached or zero-latency providers the first reply
+ * frame is ready for this tick's outbound phase, not the next tick's, 20 ms later.
  *
  * With `slots` > 1 the period is cut into that many sub-ticks, each running only its own
  * subscribers (every phase): the same work in smaller pieces, with socket reads in between.
@@ -30,6 +33,11 @@ export type TickFn = (tick: number, nowMs: number) => void;
 
 export type TickPhase = 'send' | 'inbound' | 'outbound';
 
+/** A packet built in a send phase ahead of its instant, held until the Ticker's burst (see Ticker.defer). */
+export interface DeferredSend {
+  flushSend(): void;
+}
+
 export interface TickerOptions {
   readonly periodMs?: number;
   /**
@@ -38,10 +46,12 @@ export interface TickerOptions {
    */
   readonly maxCatchUpTicks?: number;
   /**
-   * Wake this many ms before each tick and wait out the rest precisely (Clock.waitUntil): a timer
-   * fires only when the event loop gets to it, so datagrams being read at the due instant would
-   * otherwise delay every call's send by that long. 0 = plain timer. The wait blocks the loop for
-   * at most this long per tick; the kernel holds datagrams that arrive meanwhile.
+   * Wake this many ms before each tick: the send phase builds the tick's packets meanwhile, then
+   * the rest is waited out precisely (Clock.waitUntil) and the packets leave in one burst at the
+   * instant. A timer fires only when the event loop gets to it, so datagrams being read at the due
+   * instant would otherwise delay every call's send by that long. 0 = plain timer, packets sent as
+   * they are built. The wait blocks the loop for at most this long per tick; the kernel holds
+   * datagrams that arrive meanwhile.
    */
   readonly leadMs?: number;
   /**
@@ -81,6 +91,9 @@ export class Ticker {
   private readonly outSubscribers: Array<readonly TickFn[]>;
   /** Sub-ticks whose outbound phase is due once the promise jobs have run: [tick, slot, nominal, ...]. */
   private pendingOut: number[] = [];
+  /** Packets the current send phase built ahead of its instant. */
+  private readonly held: DeferredSend[] = [];
+  private holding = false;
   private nextSlotIndex = 0;
   private outScheduled = false;
   private startMs = 0;
@@ -124,6 +137,20 @@ export class Ticker {
     return false;
   }
 
+  /**
+   * True while a send phase runs ahead of its instant: a subscriber holds the packet it built and
+   * calls defer(), and the Ticker has it sent at the instant.
+   */
+  get deferring(): boolean {
+    return this.holding;
+  }
+
+  /** Have `d.flushSend()` called at this tick's instant (at once outside a send phase that runs ahead). */
+  defer(d: DeferredSend): void {
+    if (this.holding) this.held.push(d);
+    else d.flushSend();
+  }
+
   /** A slot for a new call: round-robin, so the calls spread evenly over the period. */
   nextSlot(): number {
     const k = this.nextSlotIndex;
@@ -160,6 +187,7 @@ export class Ticker {
   stop(): void {
     this.running = false;
     this.pendingOut = [];
+    this.flushHeld();
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
   }
@@ -174,9 +202,10 @@ export class Ticker {
   private run(): void {
     this.timer = null;
     if (!this.running) return;
-    if (this.leadMs > 0) this.clock.waitUntil?.(this.startMs + (this.tickNo + 1) * this.slotMs);
     const now = this.clock.now();
-    const dueTicks = Math.floor((now - this.startMs) / this.slotMs);
+    // A (sub-)tick due within the lead is run now: its send phase ahead of the instant, the rest at it.
+    // (The epsilon: a timer that fires exactly at due - lead must not round down to the tick before.)
+    const dueTicks = Math.floor((now + this.leadMs - this.startMs) / this.slotMs + 1e-9);
     if (dueTicks - this.tickNo > this.maxCatchUp) {
       const skip = dueTicks - this.tickNo - this.maxCatchUp;
       const periods = Math.ceil(skip / this.slots);
@@ -193,7 +222,11 @@ export class Ticker {
         this.counters.ticks++;
         if (now - nominal >= this.periodMs) this.counters.lateTicks++;
       }
+      this.holding = this.leadMs > 0;
       this.fire(this.sendSubscribers[slot], n, nominal);
+      this.holding = false;
+      if (this.leadMs > 0) this.clock.waitUntil?.(nominal);
+      this.flushHeld();
       this.fire(this.subscribers[slot], n, nominal);
       if (this.outSubscribers[slot].length > 0) this.pendingOut.push(n, slot, nominal);
     }
@@ -214,6 +247,18 @@ export class Ticker {
     this.pendingOut = [];
     for (let i = 0; i < due.length && this.running; i += 3) this.fire(this.outSubscribers[due[i + 1]], due[i], due[i + 2]);
   };
+
+  private flushHeld(): void {
+    const held = this.held;
+    for (let i = 0; i < held.length; i++) {
+      try {
+        held[i].flushSend();
+      } catch (err) {
+        if (this.counters.errors++ % 1000 === 0) this.log.error({ err, errors: this.counters.errors }, 'ticker deferred send threw');
+      }
+    }
+    held.length = 0;
+  }
 
   private fire(subs: readonly TickFn[], n: number, nominal: number): void {
     for (let i = 0; i < subs.length; i++) {

@@ -216,6 +216,59 @@ describe('RtpMediaSession over loopback', () => {
     for (let i = 1; i < 3; i++) expect(far.got[i].timestamp - far.got[i - 1].timestamp).toBe(160);
   });
 
+  it('with a tick lead, a reply being spoken is built ahead and leaves at the instant; a hang-up in between still sends it', async () => {
+    const far = await farEnd();
+    const sentAtWait: number[] = [];
+    let session: RtpMediaSession | null = null;
+    class WaitingClock extends ManualClock {
+      waitUntil(at: number): void {
+        sentAtWait.push(session?.counters().packetsOut ?? -1);
+        if (at > this.now()) this.advance(at - this.now());
+      }
+    }
+    const clock = new WaitingClock();
+    const ticker = new Ticker(clock, { leadMs: 3 });
+    const call = new EchoCall();
+    call.greeting = [1, 2, 3].map((k) => ulawDecode(tonePayload(k)));
+    session = await RtpMediaSession.open({
+      call, ticker, pool: new PortPool(BASE + 10, BASE + 14), bindAddress: HOST, remote: { address: HOST, port: far.port }, jitterBufferMs: 60,
+    });
+    const s = session;
+    cleanup.push(() => s.close());
+    const pulledAt: number[] = [];
+    const pull = call.pullOutbound.bind(call);
+    call.pullOutbound = () => {
+      pulledAt.push(clock.now());
+      return pull();
+    };
+    let hangUp = false;
+    // A later send subscriber: another call's work in the same send phase, which ends this one.
+    ticker.add(() => {
+      if (hangUp) void s.close();
+    }, 'send');
+    ticker.start();
+    cleanup.push(() => ticker.stop());
+    clock.advance(20);
+    await new Promise((r) => setImmediate(r));
+    // Tick 1 starts from silence: its pull is in the outbound phase, after the instant.
+    expect(pulledAt).toEqual([20]);
+    expect(s.counters().packetsOut).toBe(1);
+    clock.advance(20);
+    await new Promise((r) => setImmediate(r));
+    // Tick 2: pulled at 37, ahead; at the wait (37 -> 40) it had not left yet; it left at 40.
+    expect(pulledAt).toEqual([20, 37]);
+    expect(sentAtWait).toEqual([0, 1]);
+    expect(s.counters().packetsOut).toBe(2);
+    hangUp = true;
+    clock.advance(20);
+    await new Promise((r) => setImmediate(r));
+    // Tick 3: built at 57, the call hung up before the instant: the packet went out with the close.
+    expect(pulledAt).toEqual([20, 37, 57]);
+    expect(s.counters().packetsOut).toBe(3);
+    await waitFor(() => far.got.length === 3, 'reply packets');
+    expect(far.got.map((p) => p.sequence - far.got[0].sequence)).toEqual([0, 1, 2]);
+  });
+
   it('after a stall, the caught-up ticks still pull once each: send phases run ahead of their outbound phases', async () => {
     const far = await farEnd();
     const { clock, call } = await setup({ remotePort: far.port });

@@ -232,6 +232,62 @@ describe('Ticker', () => {
     expect(n).toBe(1);
   });
 
+  it('leadMs: the send phase builds ahead, its deferred packets go out at the instant, before the inbound phase', () => {
+    class WaitingClock extends ManualClock {
+      /** The next timer fires this much late (a stall). */
+      late = 0;
+      waitUntil(at: number): void {
+        log.push(`wait@${this.now()}`);
+        if (at > this.now()) this.advance(at - this.now());
+      }
+      override setTimeout(fn: () => void, ms: number): TimerHandle {
+        const extra = this.late;
+        this.late = 0;
+        return super.setTimeout(fn, ms + extra);
+      }
+    }
+    const log: string[] = [];
+    const clock = new WaitingClock(0);
+    const t = new Ticker(clock, { leadMs: 3 });
+    const packet = { flushSend: () => log.push(`flush@${clock.now()}`) };
+    t.add((n) => {
+      log.push(`send${n}@${clock.now()} deferring=${t.deferring}`);
+      t.defer(packet);
+    }, 'send');
+    t.add((n) => {
+      log.push(`in${n}@${clock.now()} deferring=${t.deferring}`);
+      if (n === 1) clock.late = 40; // tick 2's timer, set after this tick, fires 40 ms late: a stall
+    });
+    // Outside a send phase that runs ahead, defer() sends at once.
+    t.defer(packet);
+    expect(log).toEqual(['flush@0']);
+    log.length = 0;
+    t.start();
+    clock.advance(17);
+    expect(log).toEqual(['send1@17 deferring=true', 'wait@17', 'flush@20', 'in1@20 deferring=false']);
+    log.length = 0;
+    // After a stall: each missed tick builds and sends at once (its instant is past), in order.
+    clock.advance(60);
+    expect(log).toEqual([
+      'send2@77 deferring=true', 'wait@77', 'flush@77', 'in2@77 deferring=false',
+      'send3@77 deferring=true', 'wait@77', 'flush@77', 'in3@77 deferring=false',
+      'send4@77 deferring=true', 'wait@77', 'flush@80', 'in4@80 deferring=false',
+    ]);
+    log.length = 0;
+    // stop() from inside a send phase still sends what that phase built.
+    t.add(() => t.stop(), 'send');
+    clock.advance(17);
+    expect(log).toEqual(['send5@97 deferring=true', 'flush@97', 'wait@97', 'in5@100 deferring=false']);
+    // A clock without waitUntil has no lead: packets go out as they are built.
+    const plain = new ManualClock(0);
+    const p = new Ticker(plain, { leadMs: 3 });
+    const seen: boolean[] = [];
+    p.add(() => seen.push(p.deferring), 'send');
+    p.start();
+    plain.advance(20);
+    expect(seen).toEqual([false]);
+  });
+
   it('slots: each subscriber runs once a period at its own slot; one timer; outbound at the same sub-tick after the promise jobs', async () => {
     const clock = new ManualClock(1000);
     const t = new Ticker(clock, { slots: 4 });
