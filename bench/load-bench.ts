@@ -5,7 +5,7 @@
  * once a limit is clearly crossed. Writes the JSON, an SVG chart, and prints a table.
  */
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
-import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { summarizeProfile } from './profile-summary.ts';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -111,6 +111,8 @@ export interface StepResult {
   mediaCounters: Record<string, number>;
   callerSent: number;
   loadAvg1m: number | null;
+  /** Share of the box's CPU time the hypervisor gave to other guests during the window (%), null off Linux. */
+  stealPct: number | null;
   error?: string;
 }
 
@@ -140,6 +142,16 @@ export function profileDir(n: number): string {
   return resolve('out', 'bench-profiles', `calls-${n}`);
 }
 
+/** The box's CPU time so far and the part of it the hypervisor gave to other guests (Linux /proc/stat; null elsewhere). */
+function cpuTimes(): { steal: number; total: number } | null {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { steal: f[7] ?? 0, total: f.reduce((a, b) => a + b, 0) };
+  } catch {
+    return null;
+  }
+}
+
 async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
   const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : [], o.tickSlots ? [`--tick-slots=${o.tickSlots}`] : []);
   let caller: ReturnType<typeof forkTs> | null = null;
@@ -154,7 +166,11 @@ async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
     await sleep(o.warmupS * 1000);
     daemon.send({ type: 'measure' });
     caller.send({ type: 'measure' });
+    const cpu0 = cpuTimes();
     await sleep(o.durationS * 1000);
+    const cpu1 = cpuTimes();
+    // CPU stolen by other guests on the host during the window: a noisy box, not our work
+    const stealPct = cpu0 && cpu1 && cpu1.total > cpu0.total ? round(((cpu1.steal - cpu0.steal) / (cpu1.total - cpu0.total)) * 100, 2) : null;
     // stop the callers first so their last packets are counted before the daemon tallies
     const cRes = nextMessage<Extract<FromCaller, { type: 'result' }>>(caller, 'result', 30_000);
     const dRes = nextMessage<Extract<FromDaemon, { type: 'result' }>>(daemon, 'result', 30_000 + n * 20);
@@ -163,14 +179,14 @@ async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
     await sleep(200);
     daemon.send({ type: 'stop' });
     const d = (await dRes).result;
-    return summarize(n, d, c);
+    return summarize(n, d, c, stealPct);
   } finally {
     if (caller) await reap(caller);
     await reap(daemon, 15_000);
   }
 }
 
-function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
+function summarize(n: number, d: DaemonResult, c: CallerResult, stealPct: number | null): StepResult {
   const cfg = benchConfigSummary();
   const designedWaitMs = cfg.endOfTurnMs + cfg.hangoverMs;
   const jitter = Histogram.fromSparse(c.jitterDev).summary();
@@ -246,6 +262,7 @@ function summarize(n: number, d: DaemonResult, c: CallerResult): StepResult {
     mediaCounters: Object.fromEntries(Object.entries(m).filter(([k, v]) => k.startsWith('total_') && v !== 0).map(([k, v]) => [k.slice(6), v])),
     callerSent: sent,
     loadAvg1m: round(loadavg()[0], 2),
+    stealPct,
   };
 }
 
@@ -259,7 +276,7 @@ function failedStep(n: number, err: unknown): StepResult {
     bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,
     eventLoopP99Ms: nul, eventLoopMaxMs: nul, gcPauseMaxMs: nul, gcPauseShare: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
     tickerSkippedTicks: 0, callInternalTurnLatencyP50Ms: nul, callInternalBargeInP95Ms: nul, vad: 'n/a', endReasons: {},
-    mediaCounters: {}, callerSent: 0, loadAvg1m: round(loadavg()[0], 2),
+    mediaCounters: {}, callerSent: 0, loadAvg1m: round(loadavg()[0], 2), stealPct: nul,
     error: err instanceof Error ? err.message : String(err),
   };
 }
@@ -284,6 +301,7 @@ const COLS: Array<[keyof StepResult, string]> = [
   ['gcPauseMaxMs', 'gc max'],
   ['callerEventLoopP99Ms', 'caller loop'],
   ['loadAvg1m', 'load'],
+  ['stealPct', 'steal%'],
 ];
 
 export function formatTable(steps: readonly StepResult[]): string {
