@@ -30,10 +30,10 @@ describe('config', () => {
     expect(() => validateConfig({ agent: { transferConfirmMs: 'soon' } })).toThrow(/agent\.transferConfirmMs/);
     expect(() => validateConfig({ media: { tickSlots: 0 } })).toThrow(/media\.tickSlots = 0: .*greater than or equal to 1/);
     expect(() => validateConfig({ media: { tickSlots: 2.5 } })).toThrow(/media\.tickSlots = 2\.5/);
-    expect(validateConfig({}).media.tickSlots).toBe(1);
-    const ok = validateConfig({ media: { tickLeadMs: 0, tickSlots: 4 }, agent: { transferConfirmMs: 30_000 } });
+    expect(validateConfig({}).media.tickSlots).toBe(4);
+    const ok = validateConfig({ media: { tickLeadMs: 0, tickSlots: 1 }, agent: { transferConfirmMs: 30_000 } });
     expect(ok.media.tickLeadMs).toBe(0);
-    expect(ok.media.tickSlots).toBe(4);
+    expect(ok.media.tickSlots).toBe(1);
     expect(ok.agent.transferConfirmMs).toBe(30_000);
   });
 
