@@ -324,9 +324,10 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
         { label: 'p99', color: '#d70', points: pts('jitterP99Ms') },
         { label: 'p99 at daemon send', color: '#36c', points: pts('sendJitterP99Ms') },
       ] },
-      { title: 'Daemon CPU and event-loop delay', unit: '% of one core / ms', series: [
+      { title: 'Daemon CPU, event-loop delay, and the host\'s noise', unit: '% of one core / ms / % of the box', series: [
         { label: 'daemon CPU % (all calls)', color: '#36c', points: pts('daemonCpuPct') },
         { label: 'event-loop p99 ms', color: '#c3c', points: pts('eventLoopP99Ms') },
+        { label: 'steal % (CPU given to other guests)', color: '#999', points: pts('stealPct') },
       ] },
       { title: 'Daemon-added turn latency (above end-of-turn wait)', unit: 'ms', target: { value: TARGETS.addedLatencyP50Ms, label: 'target p50 10 ms' }, series: [
         { label: 'p50', color: '#2a7', points: pts('addedLatencyP50Ms') },
