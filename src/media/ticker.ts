@@ -111,7 +111,8 @@ export class Ticker {
     this.subscribers = Array.from({ length: this.slots }, () => []);
     this.outSubscribers = Array.from({ length: this.slots }, () => []);
     this.maxCatchUp = Math.max(1, opts.maxCatchUpTicks ?? 10) * this.slots;
-    // The lead blocks the loop once per sub-tick: split it so the time blocked per period stays the same.
+    // Each sub-tick wakes early by its share of the lead (and blocks the loop for what its send phase
+    // leaves of it): split, so the time held per period stays the same whatever the slots.
     this.leadMs = clock.waitUntil ? Math.max(0, Math.min((opts.leadMs ?? 0) / this.slots, this.slotMs / 2)) : 0;
     this.log = opts.logger ?? pino({ level: 'silent' });
   }
@@ -254,7 +255,7 @@ export class Ticker {
       try {
         held[i].flushSend();
       } catch (err) {
-        if (this.counters.errors++ % 1000 === 0) this.log.error({ err, errors: this.counters.errors }, 'ticker deferred send threw');
+        this.threw(err, 'ticker deferred send threw');
       }
     }
     held.length = 0;
@@ -265,11 +266,13 @@ export class Ticker {
       try {
         subs[i](n, nominal);
       } catch (err) {
-        // Log the first error and then rarely: a broken subscriber throws 50 times a second.
-        if (this.counters.errors++ % 1000 === 0) {
-          this.log.error({ err, errors: this.counters.errors }, 'ticker subscriber threw');
-        }
+        this.threw(err, 'ticker subscriber threw');
       }
     }
+  }
+
+  /** Count it; log the first and then rarely: a broken subscriber throws 50 times a second. */
+  private threw(err: unknown, msg: string): void {
+    if (this.counters.errors++ % 1000 === 0) this.log.error({ err, errors: this.counters.errors }, msg);
   }
 }
