@@ -394,21 +394,21 @@ export class RtpMediaSession implements DeferredSend {
   };
 
   // A reply's first audio arrived between ticks (a turn ended by the timer above, a TTS stream): it
-  // goes out now, as the next tick's packet, not up to 20 ms later. Synchronously: a TTS stream's chunks can keep the microtask queue
-  // busy for milliseconds, and a nextTick would wait for all of them. During a tick of this call's
-  // slot (its outbound phase still to come) that phase pulls it instead.
+  // goes out now, as the next tick's packet, not up to 20 ms later. Synchronously: a TTS stream's
+  // chunks can keep the microtask queue busy for milliseconds, and a nextTick would wait for all of
+  // them. During a tick of this call's slot (its outbound phase still to come) that phase pulls it instead.
   private readonly onReady = (): void => {
     if (this.ticker.outboundPending(this.slot)) return;
     this.sendAhead();
   };
 
-  private readonly sendAhead = (): void => {
+  private sendAhead(): void {
     const call = this.call;
     if (this.closing || call === null || this.talking || this.pulledAhead) return;
     if (!this.ask(() => call.hasOutbound?.(), false)) return;
     this.pulledAhead = true;
     this.sendNext(call);
-  };
+  }
 
   private sendNext(call: CallSession): void {
     let out: Int16Array | null = null;
