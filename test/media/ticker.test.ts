@@ -288,6 +288,26 @@ describe('Ticker', () => {
     expect(seen).toEqual([false]);
   });
 
+  it('a deferred send that throws is counted; the other calls\' held packets still go out at the instant', () => {
+    class WaitingClock extends ManualClock {
+      waitUntil(at: number): void {
+        if (at > this.now()) this.advance(at - this.now());
+      }
+    }
+    const clock = new WaitingClock(0);
+    const t = new Ticker(clock, { leadMs: 3 });
+    const sent: string[] = [];
+    const broken = { flushSend: (): void => { throw new Error('socket gone'); } };
+    const a = { flushSend: () => sent.push(`a@${clock.now()}`) };
+    const b = { flushSend: () => sent.push(`b@${clock.now()}`) };
+    t.add(() => { t.defer(a); t.defer(broken); t.defer(b); }, 'send');
+    t.start();
+    clock.advance(40);
+    expect(sent).toEqual(['a@20', 'b@20', 'a@40', 'b@40']);
+    expect(t.counters.errors).toBe(2);
+    expect(t.counters.ticks).toBe(2);
+  });
+
   it('slots: each subscriber runs once a period at its own slot; one timer; outbound at the same sub-tick after the promise jobs', async () => {
     const clock = new ManualClock(1000);
     const t = new Ticker(clock, { slots: 4 });
