@@ -35,10 +35,10 @@ export async function io(rounds = 3): Promise<void> {
   }
 }
 
-export async function makeHarness(over: Partial<FreeswitchConfigInput> = {}, opts: { password?: string; greetingFrames?: number } = {}): Promise<Harness> {
+export async function makeHarness(over: Partial<FreeswitchConfigInput> = {}, opts: { password?: string; greetingFrames?: number; tickSlots?: number } = {}): Promise<Harness> {
   const fs = await FakeFreeswitch.start();
   const clock = new ManualClock();
-  const ticker = new Ticker(clock);
+  const ticker = new Ticker(clock, { slots: opts.tickSlots });
   ticker.start();
   const factory = new ToneEchoFactory(opts.greetingFrames ?? 10);
   const cfg = freeswitchSchema.parse({

@@ -210,4 +210,31 @@ describe('scale and cleanup', () => {
     expect(h.clock.pendingTimers()).toBe(1); // only the ticker's own next tick
     expect(h.adapter.counters()).toMatchObject({ callsStarted: 100, callsEnded: 100, hangupsByCaller: 50, hangupsByAgent: 50 });
   }, 30000);
+
+  it('with media.tickSlots 4 the legs spread over the four sub-ticks, each keeping its own', async () => {
+    h = await makeHarness({ playback: 'unicast' }, { greetingFrames: 3, tickSlots: 4 });
+    const chans = Array.from({ length: 8 }, () => h!.fs.placeCall());
+    await waitFor(() => h!.factory.created.length === 8 && h!.factory.created.every((a) => a.started), '8 started');
+    await waitFor(() => chans.every((c) => c.unicast !== null), 'unicast bound');
+    // Where in the 20 ms period each leg's tick hands its frame to the agent.
+    const phases = new Map<string, Set<number>>();
+    for (const a of h.factory.created) {
+      const push = a.pushInbound.bind(a);
+      a.pushInbound = (frame) => {
+        const set = phases.get(a.id) ?? new Set<number>();
+        set.add(h!.clock.now() % 20);
+        phases.set(a.id, set);
+        push(frame);
+      };
+    }
+    for (let i = 0; i < 5; i++) await h.step();
+    expect(phases.size).toBe(8);
+    for (const set of phases.values()) expect(set.size).toBe(1); // one sub-tick for life
+    const perPhase = new Map<number, number>();
+    for (const set of phases.values()) for (const p of set) perPhase.set(p, (perPhase.get(p) ?? 0) + 1);
+    expect([...perPhase.entries()].sort((x, y) => x[0] - y[0])).toEqual([[0, 2], [5, 2], [10, 2], [15, 2]]);
+    chans.forEach((c) => c.hangup());
+    await waitFor(() => h!.adapter.counters().activeCalls === 0, 'all cleaned');
+    expect(h.ticker.size).toBe(0);
+  });
 });

@@ -82,7 +82,8 @@ export class CallLeg {
       return;
     }
     if (this.done || this.ended) return;
-    this.removeTick = this.deps.ticker.add(() => this.tick());
+    const ticker = this.deps.ticker;
+    this.removeTick = ticker.add(() => this.tick(), 'inbound', ticker.nextSlot?.() ?? 0);
   }
 
   private tick(): void {

@@ -9,9 +9,14 @@ export interface OutboundTransport {
   close(): void;
 }
 
-/** Shared drift-free 20 ms scheduler (src/media/ticker.ts): only `add` is used here. */
+/** Shared drift-free 20 ms scheduler (src/media/ticker.ts): a leg's inbound phase, at one sub-tick for life. */
 export interface TickerLike {
-  add(fn: (tick: number, nowMs: number) => void): () => void;
+  add(fn: (tick: number, nowMs: number) => void, phase?: 'inbound', slot?: number): () => void;
+  /**
+   * The sub-tick for a new leg (media.tickSlots, round robin), so legs spread over the period as
+   * RTP calls do; without it every leg runs at the period's start.
+   */
+  nextSlot?(): number;
 }
 
 /** Counters every part of the adapter bumps; read with counters(). */
