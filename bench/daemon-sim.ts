@@ -14,6 +14,7 @@ import type { Config } from '../src/config/schema.ts';
 import { systemClock } from '../src/media/clock.ts';
 import { PortPool } from '../src/media/port-pool.ts';
 import { Ticker } from '../src/media/ticker.ts';
+import { mediaLoadSource, OverloadGuard } from '../src/ops/overload.ts';
 import { loadBenchAudio } from './audio.ts';
 import { openBenchMedia, type BenchMedia } from './media-glue.ts';
 import { SPURT_GAP_MS, type DaemonResult, type FromDaemon, type ToDaemon } from './protocol.ts';
@@ -58,6 +59,9 @@ async function main(): Promise<void> {
   const createVad = await vadFactory(cfg);
   const ticker = new Ticker(systemClock, { leadMs: cfg.media.tickLeadMs, slots: cfg.media.tickSlots });
   const loop = monitorEventLoopDelay({ resolution: 1 });
+  // The daemon's overload admission, watching only: how it judges each step with its defaults.
+  const load = mediaLoadSource(ticker);
+  const guard = new OverloadGuard(systemClock, load, cfg.ops.overload);
   const live: Live[] = [];
   const endReasons: Record<string, number> = {};
   let callsEnded = 0;
@@ -163,6 +167,7 @@ async function main(): Promise<void> {
           loop.enable();
           loop.reset();
           measuring = true;
+          guard.start();
         } else if (msg.type === 'stop') {
           const windowMs = performance.now() - windowStart;
           const cpu = process.cpuUsage(cpuStart);
@@ -177,6 +182,8 @@ async function main(): Promise<void> {
           const callBargeInStopMs = live.flatMap((l) => l.call.record.metrics.bargeInStopMs);
           const rssLive = rssMiB();
           const heapUsedMiB = process.memoryUsage().heapUsed / MiB;
+          guard.stop();
+          load.close();
           ticker.stop();
           for (const l of live) l.call.end('shutdown');
           await Promise.all(live.map((l) => l.media.close()));
@@ -205,6 +212,7 @@ async function main(): Promise<void> {
               skippedTicks: t.skippedTicks - tickerAtWindow.skippedTicks,
               errors: t.errors - tickerAtWindow.errors,
             },
+            overload: { windows: guard.counters.windows, badWindows: guard.counters.badWindows, overloads: guard.counters.overloads, refusingAtEnd: guard.overloaded },
             callTurnLatencyMs,
             callBargeInStopMs,
             callsEnded,

@@ -113,6 +113,13 @@ export interface StepResult {
   loadAvg1m: number | null;
   /** Share of the box's CPU time the hypervisor gave to other guests during the window (%), null off Linux. */
   stealPct: number | null;
+  /** The overload guard's 1 s windows in the step's window, and how many it judged bad (ops.overload defaults). */
+  guardWindows: number | null;
+  guardBadWindows: number | null;
+  /** The guard turned admission off at least once: a daemon would have refused new calls at this load. */
+  guardRefused: boolean | null;
+  /** For the table: "ok 0/25" or "REFUSE 14/25" (bad windows / windows). */
+  guard: string | null;
   error?: string;
 }
 
@@ -263,6 +270,10 @@ function summarize(n: number, d: DaemonResult, c: CallerResult, stealPct: number
     callerSent: sent,
     loadAvg1m: round(loadavg()[0], 2),
     stealPct,
+    guardWindows: d.overload.windows,
+    guardBadWindows: d.overload.badWindows,
+    guardRefused: d.overload.overloads > 0,
+    guard: `${d.overload.overloads > 0 ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
   };
 }
 
@@ -277,6 +288,7 @@ function failedStep(n: number, err: unknown): StepResult {
     eventLoopP99Ms: nul, eventLoopMaxMs: nul, gcPauseMaxMs: nul, gcPauseShare: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,
     tickerSkippedTicks: 0, callInternalTurnLatencyP50Ms: nul, callInternalBargeInP95Ms: nul, vad: 'n/a', endReasons: {},
     mediaCounters: {}, callerSent: 0, loadAvg1m: round(loadavg()[0], 2), stealPct: nul,
+    guardWindows: nul, guardBadWindows: nul, guardRefused: nul, guard: nul,
     error: err instanceof Error ? err.message : String(err),
   };
 }
@@ -302,6 +314,7 @@ const COLS: Array<[keyof StepResult, string]> = [
   ['callerEventLoopP99Ms', 'caller loop'],
   ['loadAvg1m', 'load'],
   ['stealPct', 'steal%'],
+  ['guard', 'guard'],
 ];
 
 export function formatTable(steps: readonly StepResult[]): string {

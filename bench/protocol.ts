@@ -37,6 +37,8 @@ export interface DaemonResult {
   /** Time from the first to the last call's media work within one tick. */
   tickWork: SparseHistogram;
   ticker: { ticks: number; lateTicks: number; skippedTicks: number; errors: number };
+  /** The daemon's overload guard (ops.overload defaults) judging this window: would it have refused new calls? */
+  overload: { windows: number; badWindows: number; overloads: number; refusingAtEnd: boolean };
   /** The Call's own metrics (call time): turn latency and barge-in stop, all turns in the window. */
   callTurnLatencyMs: number[];
   callBargeInStopMs: number[];

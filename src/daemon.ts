@@ -17,6 +17,7 @@ import { Ticker } from './media/ticker.ts';
 import { startOpsServer, readiness, type OpsServer } from './observability/http.ts';
 import { BridgeMetrics, turnLatency } from './observability/metrics.ts';
 import { CallDrainer } from './ops/drain.ts';
+import { mediaLoadSource, OverloadGuard } from './ops/overload.ts';
 import { startAsteriskAdapter, type AsteriskHandle } from './pbx/asterisk/index.ts';
 import { startFreeswitchAdapter, type FreeswitchAdapter } from './pbx/freeswitch/index.ts';
 import { assertEmbeddedStack } from './providers/embedded-setup.ts';
@@ -30,6 +31,7 @@ import { createVicidial, type Vicidial } from './vicidial/action-sink.ts';
 
 export interface Daemon {
   readonly drainer: CallDrainer;
+  readonly overload: OverloadGuard;
   readonly metrics: BridgeMetrics;
   readonly factory: AgentCallFactory;
   readonly asterisk: AsteriskHandle | null;
@@ -139,8 +141,13 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     llm: providers.llm,
     onCall,
   });
-  // Draining: the adapters ask before any set-up and hand refused calls back to the dialplan.
-  const admit = () => drainer.admit();
+  // Draining or overloaded: the adapters ask before any set-up and hand refused calls back to the dialplan.
+  const load = mediaLoadSource(ticker);
+  const overload = new OverloadGuard(systemClock, load, config.ops.overload, logger);
+  const admit = () => {
+    const drain = drainer.admit();
+    return drain.ok ? overload.admit() : drain;
+  };
 
   const asterisk = config.asterisk
     ? await startAsteriskAdapter(config, { callFactory: factory, logger, ticker, portPool: pool, vicidial, admit })
@@ -169,6 +176,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     }
     if (asterisk) metrics.setPbxState('asterisk', asterisk.state === 'connected');
     if (freeswitch) metrics.setPbxState('freeswitch', freeswitch.state === 'ready');
+    metrics.setOverload(overload.overloaded, overload.counters.refused);
   }, 1000);
   stateTimer.unref();
 
@@ -179,7 +187,16 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
         metrics,
         log: logger,
         ready: () =>
-          readiness({ pbx: pbxUp(), providersConfigured: true, activeCalls: calls.size, maxCalls: config.ops.maxCalls, draining: drainer.draining }),
+          readiness({
+            pbx: pbxUp(),
+            providersConfigured: true,
+            activeCalls: calls.size,
+            maxCalls: config.ops.maxCalls,
+            draining: drainer.draining,
+            overloaded: overload.overloaded
+              ? { detail: `refusing new calls: ${overload.reading.skippedTicks} ticks skipped, event-loop delay p99 ${overload.reading.loopP99Ms.toFixed(1)} ms in the last window` }
+              : null,
+          }),
       })
     : null;
   logger.info(
@@ -187,8 +204,10 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     'ai-bridge started',
   );
 
+  overload.start(); // last: a start-up that throws before here leaves no timer running
   return {
     drainer,
+    overload,
     metrics,
     factory,
     asterisk,
@@ -203,6 +222,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     async close() {
       clearInterval(stateTimer);
       stopRetention();
+      overload.stop();
+      load.close();
       await Promise.allSettled([asterisk?.close(), freeswitch?.close(), ops?.close()]);
       vicidial?.close();
       ticker.stop();

@@ -57,6 +57,23 @@ export const opsSchema = z
     drainSeconds: z.number().int().min(0).max(3600).default(30),
     /** /readyz turns 503 at this many active calls; also sizes LimitNOFILE in the unit file. */
     maxCalls: z.number().int().min(1).max(10000).default(100),
+    /**
+     * Overload admission (src/ops/overload.ts): while the media loop falls behind, new calls are
+     * handed back to the dialplan (AI_BRIDGE_REFUSED=overloaded) so the running ones keep their
+     * audio. A window is bad when the media ticker skipped a tick or the event loop's delay p99 was
+     * above eventLoopP99Ms; enterWindows bad ones in a row start refusing, exitWindows good ones
+     * in a row stop it.
+     */
+    overload: z
+      .object({
+        enabled: z.boolean().default(true),
+        eventLoopP99Ms: z.number().min(5).max(1000).default(40),
+        windowMs: z.number().int().min(200).max(60000).default(1000),
+        enterWindows: z.number().int().min(1).max(60).default(2),
+        exitWindows: z.number().int().min(1).max(600).default(5),
+      })
+      .strict()
+      .default({}),
     doctor: z
       .object({
         /** Asterisk's RTP range, read to make sure ours does not overlap it. */

@@ -27,9 +27,11 @@ export interface ReadinessInputs {
   activeCalls: number;
   maxCalls: number;
   draining?: boolean;
+  /** The overload guard is refusing new calls (src/ops/overload.ts); detail says why. */
+  overloaded?: { detail: string } | null;
 }
 
-/** The daemon's readiness rule in one place: every configured PBX up, providers present, room for a call, not draining. */
+/** The daemon's readiness rule in one place: every configured PBX up, providers present, room for a call, not draining, not overloaded. */
 export function readiness(inp: ReadinessInputs): Readiness {
   const checks: ReadyCheck[] = [];
   const pbxs = Object.entries(inp.pbx) as Array<[string, boolean]>;
@@ -39,6 +41,7 @@ export function readiness(inp: ReadinessInputs): Readiness {
   const room = inp.activeCalls < inp.maxCalls;
   checks.push({ name: 'capacity', ok: room, detail: `${inp.activeCalls}/${inp.maxCalls} calls` });
   if (inp.draining) checks.push({ name: 'draining', ok: false, detail: 'shutting down' });
+  if (inp.overloaded) checks.push({ name: 'media load', ok: false, detail: inp.overloaded.detail });
   return { ready: checks.every((c) => c.ok), checks };
 }
 

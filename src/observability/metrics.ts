@@ -66,6 +66,9 @@ export class BridgeMetrics {
   private readonly providerErrors: Counter;
   private readonly providerFallbacks: Counter;
   private readonly pbxUp: Gauge;
+  private readonly overloaded: Gauge;
+  private readonly refusedOverload: Counter;
+  private refusedSeen = 0;
   private readonly transfers: Counter;
   private readonly recordErrors: Counter;
   private active = 0;
@@ -140,7 +143,18 @@ export class BridgeMetrics {
       help: 'Failed writes of call records or recordings',
       registers,
     });
+    this.overloaded = new Gauge({
+      name: `${PREFIX}media_overloaded`,
+      help: 'The media loop is falling behind and new calls are handed back to the dialplan (1 = refusing)',
+      registers,
+    });
+    this.refusedOverload = new Counter({
+      name: `${PREFIX}calls_refused_overload_total`,
+      help: 'New calls handed back to the dialplan because the media loop was overloaded',
+      registers,
+    });
     this.activeCalls.set(0);
+    this.overloaded.set(0);
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
   }
 
@@ -205,6 +219,14 @@ export class BridgeMetrics {
 
   setPbxState(pbx: PbxName, up: boolean): void {
     this.pbxUp.set({ pbx }, up ? 1 : 0);
+  }
+
+  /** The overload guard's state and its refusals so far (a running total; only the increase is added). */
+  setOverload(overloaded: boolean, refusedTotal: number): void {
+    this.overloaded.set(overloaded ? 1 : 0);
+    const seen = this.refusedSeen;
+    if (refusedTotal > seen) this.refusedOverload.inc(refusedTotal - seen);
+    this.refusedSeen = Math.max(seen, refusedTotal);
   }
 
   recordWriteError(): void {

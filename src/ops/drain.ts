@@ -14,7 +14,11 @@ import { errorMessage } from '../errors.ts';
 export const DRAIN_VARIABLE = 'AI_BRIDGE_REFUSED';
 export const DRAIN_VALUE = 'draining';
 
-export type Admission = { ok: true } | { ok: false; variable: string; value: string; reason: string };
+/**
+ * A refusal names the channel variable to set (AI_BRIDGE_REFUSED=draining|overloaded) and, for
+ * Asterisk, the status variable's value (default SHUTDOWN).
+ */
+export type Admission = { ok: true } | { ok: false; variable: string; value: string; reason: string; status?: 'SHUTDOWN' | 'OVER_LIMIT' };
 
 /** What a PBX adapter needs to see. */
 export interface DrainState {

@@ -137,7 +137,12 @@ export interface DaemonRig {
 /** startDaemon as `serve` runs it, from a config over the defaults (embedded stack, scripted campaign). */
 export async function startTestDaemon(raw: Record<string, unknown>, opts: { metricsPort0?: boolean; logger?: pino.Logger } = {}): Promise<DaemonRig> {
   const recordsDir = mkdtempSync(join(tmpdir(), 'e2e-records-'));
-  const validated = validateConfig({ ...raw, records: { dir: recordsDir, flushMs: 200, retentionDays: 0 }, log: { level: 'silent' } });
+  // The overload guard judges this process's event loop, which on a CI box also runs the other test
+  // files: off unless a test sets ops.overload itself (test/e2e/overload.test.ts), so no other
+  // test's caller is refused because of the machine's load.
+  const ops = (raw.ops ?? {}) as Record<string, unknown>;
+  const withOps = { ...raw, ops: { ...ops, overload: ops.overload ?? { enabled: false } } };
+  const validated = validateConfig({ ...withOps, records: { dir: recordsDir, flushMs: 200, retentionDays: 0 }, log: { level: 'silent' } });
   // The schema wants a fixed port (1..65535); the ops server itself takes 0 = any free port.
   const config: Config = opts.metricsPort0 ? { ...validated, metrics: { ...validated.metrics, enabled: true, port: 0, processMetrics: false } } : validated;
   const logger = opts.logger ?? pino({ level: process.env.TEST_LOG ?? 'silent' });
