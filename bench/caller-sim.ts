@@ -35,6 +35,8 @@ const PHASES = 10;
 type Mode = 'wait-agent-done' | 'speaking' | 'await-reply' | 'in-reply' | 'barging';
 
 interface Caller {
+  /** Sending (its call was started); a ramp's callers wait for their call to be admitted. */
+  active: boolean;
   sock: dgram.Socket;
   port: number;
   ring: Buffer[];
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
     const now = performance.now();
     for (let i = 0; i < group.length; i++) {
       const c = group[i];
+      if (!c.active) continue;
       // -------- decide what to say
       switch (c.mode) {
         case 'wait-agent-done':
@@ -224,6 +227,7 @@ async function main(): Promise<void> {
               });
             });
             const c: Caller = {
+              active: !raw.waitForActivate,
               sock,
               port,
               ring: Array.from({ length: RING }, () => Buffer.alloc(PKT_BYTES)),
@@ -263,6 +267,15 @@ async function main(): Promise<void> {
             setTimeout(() => t.start(), (p * 20) / PHASES);
           }
           send({ type: 'ready' });
+        } else if (raw.type === 'activate') {
+          const now = performance.now();
+          for (const i of raw.indices) {
+            const c = callers[i];
+            if (!c || c.active) continue;
+            c.active = true;
+            c.awaitSince = now;
+            c.speakAt = now + 500 + rnd() * 3000;
+          }
         } else if (raw.type === 'measure') {
           measuring = true;
           windowStart = performance.now();
@@ -274,7 +287,7 @@ async function main(): Promise<void> {
           for (const t of tickers) t.stop();
           measuring = false;
           const result: CallerResult = {
-            callers: callers.length,
+            callers: callers.filter((c) => c.active).length,
             windowMs,
             sent,
             sentTotal,

@@ -46,6 +46,8 @@ async function vadFactory(cfg: Config): Promise<() => Promise<VoiceDetector>> {
 interface Live {
   call: Call;
   media: BenchMedia;
+  /** A ramp's call the guard admitted. */
+  started?: boolean;
 }
 
 async function main(): Promise<void> {
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
   // The daemon's overload admission, watching only: how it judges each step with its defaults.
   const load = mediaLoadSource(ticker);
   const guard = new OverloadGuard(systemClock, load, cfg.ops.overload);
+  let guardAtWindow = { ...guard.counters };
   const live: Live[] = [];
   const endReasons: Record<string, number> = {};
   let callsEnded = 0;
@@ -72,6 +75,7 @@ async function main(): Promise<void> {
   let mediaAtWindow: Record<string, number> = {};
   let tickerAtWindow = { ...ticker.counters };
   let calls = 0;
+  let ramp: { ratePerS: number } | null = null;
   let measuring = false;
   let tickInStart = 0;
   // Every packet's send time at the socket call (sendto runs in it: on loopback the caller's
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
       try {
         if (msg.type === 'open') {
           calls = msg.calls;
+          ramp = msg.ramp ?? null;
           rssBaseline = rssMiB();
           const pool = new PortPool(msg.portMin, msg.portMax);
           ticker.add(() => {
@@ -134,7 +139,8 @@ async function main(): Promise<void> {
               const r = rec.endReason ?? 'unknown';
               endReasons[r] = (endReasons[r] ?? 0) + 1;
             });
-            const media = await openBenchMedia({ pool, ticker, call, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive, speechGateDbfs: cfg.media.vad.energyGateDbfs });
+            // A ramp's calls get their media now (port bound) and are attached only if admitted.
+            const media = await openBenchMedia({ pool, ticker, call: ramp ? undefined : call, jitterBufferMs: cfg.media.jitterBufferMs, jitterAdaptive: cfg.media.jitterAdaptive, speechGateDbfs: cfg.media.vad.energyGateDbfs });
             live.push({ call, media });
           }
           ticker.add(() => {
@@ -146,6 +152,27 @@ async function main(): Promise<void> {
           // start instead of filling up (and overflowing) while the calls are being started.
           ticker.start();
           send({ type: 'ready', ports: live.map((l) => l.media.localPort), rssSetupMiB: rssSetup });
+        } else if (msg.type === 'start' && ramp) {
+          // A dialer's calls, one by one, each asking the daemon's overload guard as the adapters do.
+          const gapMs = 1000 / ramp.ratePerS;
+          guard.start();
+          const starting: Promise<void>[] = [];
+          let refused = 0;
+          for (let i = 0; i < live.length; i++) {
+            await new Promise((r) => setTimeout(r, gapMs));
+            const l = live[i];
+            if (!guard.admit().ok) {
+              refused++;
+              await l.media.close(); // its port goes back; the Call was never started
+              continue;
+            }
+            l.media.attach(l.call);
+            l.started = true;
+            starting.push(l.call.start());
+            send({ type: 'admitted', indices: [i] });
+          }
+          await Promise.all(starting);
+          send({ type: 'ramped', admitted: live.length - refused, refused });
         } else if (msg.type === 'start') {
           // Calls are answered over time, not all in one instant: a dialer ramps up. 25 calls every
           // 50 ms (1,000 calls in 2 s) keeps the start-up work from stalling the running calls.
@@ -167,7 +194,8 @@ async function main(): Promise<void> {
           loop.enable();
           loop.reset();
           measuring = true;
-          guard.start();
+          guardAtWindow = { ...guard.counters };
+          guard.start(); // (a ramp's is running already)
         } else if (msg.type === 'stop') {
           const windowMs = performance.now() - windowStart;
           const cpu = process.cpuUsage(cpuStart);
@@ -192,6 +220,7 @@ async function main(): Promise<void> {
             calls,
             vad: vadKind,
             opened: live.length,
+            admitted: ramp ? live.filter((l) => l.started).length : live.length,
             windowMs,
             cpuUserMs: cpu.user / 1000,
             cpuSystemMs: cpu.system / 1000,
@@ -212,7 +241,12 @@ async function main(): Promise<void> {
               skippedTicks: t.skippedTicks - tickerAtWindow.skippedTicks,
               errors: t.errors - tickerAtWindow.errors,
             },
-            overload: { windows: guard.counters.windows, badWindows: guard.counters.badWindows, overloads: guard.counters.overloads, refusingAtEnd: guard.overloaded },
+            overload: {
+              windows: guard.counters.windows - guardAtWindow.windows,
+              badWindows: guard.counters.badWindows - guardAtWindow.badWindows,
+              overloads: guard.counters.overloads - guardAtWindow.overloads,
+              refusingAtEnd: guard.overloaded,
+            },
             callTurnLatencyMs,
             callBargeInStopMs,
             callsEnded,

@@ -34,6 +34,12 @@ export interface BenchOptions {
   portMax: number;
   /** media.tickSlots for the daemon side (default: the daemon's default). */
   tickSlots?: number;
+  /**
+   * Offer each step's calls one by one at this many per second, each admitted or refused by the
+   * daemon's overload guard (ops.overload), instead of starting them all: how many calls the box
+   * takes before the guard says no, and how those calls fare.
+   */
+  rampPerS?: number;
   seed: number;
   profile: boolean;
   /** Measure the UDP floor (udp-floor.ts) with this many socket pairs first; 0 = skip. */
@@ -54,7 +60,10 @@ export const TARGETS = {
 const STOP = { eventLoopP99Ms: 50, loss: 0.01 };
 
 export interface StepResult {
+  /** Calls running in the window (a ramp: those the guard admitted). */
   calls: number;
+  /** Calls offered (a ramp offers more than the guard may admit). */
+  offeredCalls: number;
   cpuPerCallPct: number | null;
   daemonCpuPct: number | null;
   /** Share of the daemon's CPU spent in the kernel (socket syscalls mostly). */
@@ -116,7 +125,7 @@ export interface StepResult {
   /** The overload guard's 1 s windows in the step's window, and how many it judged bad (ops.overload defaults). */
   guardWindows: number | null;
   guardBadWindows: number | null;
-  /** The guard turned admission off at least once: a daemon would have refused new calls at this load. */
+  /** The guard turned admission off in the window, or was refusing at its end: a daemon would refuse new calls at this load. */
   guardRefused: boolean | null;
   /** For the table: "ok 0/25" or "REFUSE 14/25" (bad windows / windows). */
   guard: string | null;
@@ -164,12 +173,23 @@ async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
   let caller: ReturnType<typeof forkTs> | null = null;
   try {
     const openTimeout = 30_000 + n * 40;
-    daemon.send({ type: 'open', calls: n, portMin: o.portMin, portMax: o.portMax });
+    const ramp = o.rampPerS ? { ratePerS: o.rampPerS } : undefined;
+    daemon.send({ type: 'open', calls: n, portMin: o.portMin, portMax: o.portMax, ramp });
     const ready = await nextMessage<Extract<FromDaemon, { type: 'ready' }>>(daemon, 'ready', openTimeout);
-    caller = forkTs('caller-sim.ts');
-    caller.send({ type: 'open', daemonPorts: ready.ports, seed: o.seed + n });
-    await nextMessage<Extract<FromCaller, { type: 'ready' }>>(caller, 'ready', openTimeout);
+    const callerProc = forkTs('caller-sim.ts');
+    caller = callerProc;
+    callerProc.send({ type: 'open', daemonPorts: ready.ports, seed: o.seed + n, waitForActivate: ramp !== undefined });
+    await nextMessage<Extract<FromCaller, { type: 'ready' }>>(callerProc, 'ready', openTimeout);
+    // A ramp's admitted calls: their callers start talking (the dialer connects them).
+    const relay = (m: FromDaemon): void => {
+      if (m.type === 'admitted') callerProc.send({ type: 'activate', indices: m.indices });
+    };
+    daemon.on('message', relay);
     daemon.send({ type: 'start' });
+    if (ramp) {
+      const done = await nextMessage<Extract<FromDaemon, { type: 'ramped' }>>(daemon, 'ramped', 60_000 + (n / ramp.ratePerS) * 2000);
+      o.log(`  ramp: ${n} calls offered at ${ramp.ratePerS}/s, ${done.admitted} admitted, ${done.refused} refused by the overload guard`);
+    }
     await sleep(o.warmupS * 1000);
     daemon.send({ type: 'measure' });
     caller.send({ type: 'measure' });
@@ -193,7 +213,8 @@ async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
   }
 }
 
-function summarize(n: number, d: DaemonResult, c: CallerResult, stealPct: number | null): StepResult {
+function summarize(offered: number, d: DaemonResult, c: CallerResult, stealPct: number | null): StepResult {
+  const n = d.admitted; // every call offered, unless a ramp's guard refused some
   const cfg = benchConfigSummary();
   const designedWaitMs = cfg.endOfTurnMs + cfg.hangoverMs;
   const jitter = Histogram.fromSparse(c.jitterDev).summary();
@@ -220,11 +241,12 @@ function summarize(n: number, d: DaemonResult, c: CallerResult, stealPct: number
   const cpuMs = d.cpuUserMs + d.cpuSystemMs;
   return {
     calls: n,
+    offeredCalls: offered,
     cpuPerCallPct: round((cpuMs / d.windowMs / n) * 100, 4),
     daemonCpuPct: round((cpuMs / d.windowMs) * 100, 1),
     daemonSysShare: cpuMs > 0 ? round(d.cpuSystemMs / cpuMs, 3) : null,
     rssPerCallMiB: round((d.rssLiveMiB - d.rssBaselineMiB) / n, 3),
-    rssSetupPerCallMiB: round((d.rssSetupMiB - d.rssBaselineMiB) / n, 3),
+    rssSetupPerCallMiB: round((d.rssSetupMiB - d.rssBaselineMiB) / offered, 3),
     jitterP50Ms: round(jitter.p50, 2),
     jitterP99Ms: round(jitter.p99, 2),
     jitterMaxMs: round(jitter.max, 2),
@@ -272,15 +294,16 @@ function summarize(n: number, d: DaemonResult, c: CallerResult, stealPct: number
     stealPct,
     guardWindows: d.overload.windows,
     guardBadWindows: d.overload.badWindows,
-    guardRefused: d.overload.overloads > 0,
-    guard: `${d.overload.overloads > 0 ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
+    // (a ramp's guard may be refusing since before the window: that counts too)
+    guardRefused: d.overload.overloads > 0 || d.overload.refusingAtEnd,
+    guard: `${d.overload.overloads > 0 || d.overload.refusingAtEnd ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
   };
 }
 
 function failedStep(n: number, err: unknown): StepResult {
   const nul = null;
   return {
-    calls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
+    calls: n, offeredCalls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
     jitterP99Ms: nul, jitterMaxMs: nul, jitterSteadyP99Ms: nul, jitterFirstIntervalP50Ms: nul, jitterFirstIntervalP99Ms: nul, jitterFirstIntervalShare: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
     tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
     jitterBufferLoss: nul, jitterBufferLossWholeStep: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul, addedLatencyLevelCutP50Ms: nul,
@@ -295,6 +318,7 @@ function failedStep(n: number, err: unknown): StepResult {
 
 const COLS: Array<[keyof StepResult, string]> = [
   ['calls', 'calls'],
+  ['offeredCalls', 'offered'],
   ['daemonCpuPct', 'cpu%'],
   ['cpuPerCallPct', 'cpu%/call'],
   ['rssPerCallMiB', 'MiB/call'],
@@ -363,7 +387,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
 }
 
 export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null }> {
-  const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed };
+  const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed, rampPerS: o.rampPerS ?? null };
   const steps: StepResult[] = [];
   let udpFloor: UdpFloorResult | null = null;
   const save = (): void => {

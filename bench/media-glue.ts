@@ -10,6 +10,8 @@ import type { Ticker } from '../src/media/ticker.ts';
 
 export interface BenchMedia {
   readonly localPort: number;
+  /** Start driving `call` (a media opened without one: a ramp's call, once admitted). */
+  attach(call: CallSession): void;
   /** Flat numeric counters (summed over calls by the bench). */
   counters(): Record<string, number>;
   close(): Promise<void>;
@@ -27,7 +29,8 @@ export function flattenCounters(c: ReturnType<RtpMediaSession['counters']>): Rec
 export async function openBenchMedia(opts: {
   pool: PortPool;
   ticker: Ticker;
-  call: CallSession;
+  /** Omitted: the session binds its port now and is attached later (attach). */
+  call?: CallSession;
   jitterBufferMs: number;
   jitterAdaptive?: boolean;
   speechGateDbfs?: number;
@@ -43,6 +46,7 @@ export async function openBenchMedia(opts: {
   });
   return {
     localPort: session.localPort,
+    attach: (call) => session.attach(call),
     counters: () => flattenCounters(session.counters()),
     close: () => session.close(),
   };

@@ -9,13 +9,19 @@ export const SPURT_GAP_MS = 100;
 // ------------------------------------------------------------------ daemon child
 
 export type ToDaemon =
-  | { type: 'open'; calls: number; portMin: number; portMax: number; profile?: boolean }
+  /**
+   * `ramp`: the calls are offered one by one at this rate instead of all started at once, each
+   * asking the overload guard first, as a dialer's calls ask the daemon; refused ones are closed.
+   */
+  | { type: 'open'; calls: number; portMin: number; portMax: number; profile?: boolean; ramp?: { ratePerS: number } }
   | { type: 'start' }
   | { type: 'measure' }
   | { type: 'stop' };
 
 export interface DaemonResult {
   calls: number;
+  /** Calls started (all of them, or those the guard admitted in a ramp). */
+  admitted: number;
   vad: string;
   opened: number;
   windowMs: number;
@@ -50,13 +56,19 @@ export interface DaemonResult {
 
 export type FromDaemon =
   | { type: 'ready'; ports: number[]; rssSetupMiB: number }
+  /** Ramp: these calls were admitted and started (their callers may talk now). */
+  | { type: 'admitted'; indices: number[] }
+  /** Ramp: every call has been offered. */
+  | { type: 'ramped'; admitted: number; refused: number }
   | { type: 'result'; result: DaemonResult }
   | { type: 'error'; message: string };
 
 // ------------------------------------------------------------------ caller child
 
 export type ToCaller =
-  | { type: 'open'; daemonPorts: number[]; seed: number }
+  /** `waitForActivate`: callers send nothing until their call is admitted (ramp). */
+  | { type: 'open'; daemonPorts: number[]; seed: number; waitForActivate?: boolean }
+  | { type: 'activate'; indices: number[] }
   | { type: 'measure' }
   | { type: 'stop' };
 

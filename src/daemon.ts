@@ -17,7 +17,7 @@ import { Ticker } from './media/ticker.ts';
 import { startOpsServer, readiness, type OpsServer } from './observability/http.ts';
 import { BridgeMetrics, turnLatency } from './observability/metrics.ts';
 import { CallDrainer } from './ops/drain.ts';
-import { mediaLoadSource, OverloadGuard } from './ops/overload.ts';
+import { describe as describeLoad, mediaLoadSource, OverloadGuard } from './ops/overload.ts';
 import { startAsteriskAdapter, type AsteriskHandle } from './pbx/asterisk/index.ts';
 import { startFreeswitchAdapter, type FreeswitchAdapter } from './pbx/freeswitch/index.ts';
 import { assertEmbeddedStack } from './providers/embedded-setup.ts';
@@ -194,7 +194,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
             maxCalls: config.ops.maxCalls,
             draining: drainer.draining,
             overloaded: overload.overloaded
-              ? { detail: `refusing new calls: ${overload.reading.skippedTicks} ticks skipped, event-loop delay p99 ${overload.reading.loopP99Ms.toFixed(1)} ms in the last window` }
+              ? { detail: `refusing new calls: ${describeLoad(overload.reading)} in the last window` }
               : null,
           }),
       })

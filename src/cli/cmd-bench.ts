@@ -1,5 +1,5 @@
 /**
- * `ai-bridge bench`: the load benchmark (default; `--tick-slots N` runs the daemon side with media.tickSlots N), or the reliability runs with --fuzz / --fuzz-events
+ * `ai-bridge bench`: the load benchmark (default; `--tick-slots N` runs the daemon side with media.tickSlots N; `--ramp R` offers each step's calls at R per second through the overload guard), or the reliability runs with --fuzz / --fuzz-events
  * [--count N --seed S --max-seconds T] / --soak / --faults / --floor [--calls N] (the UDP floor alone;
  * the load benchmark measures it first unless --no-floor).
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
@@ -22,6 +22,13 @@ function parseSteps(v: string | undefined): number[] {
 function parseTickSlots(v: number | undefined): number | undefined {
   if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 10)) {
     throw new BridgeError('CONFIG_INVALID', `--tick-slots expects an integer from 1 to 10 (media.tickSlots), got ${v}`, { tickSlots: v });
+  }
+  return v;
+}
+
+function parseRamp(v: number | undefined): number | undefined {
+  if (v !== undefined && !(v > 0 && v <= 500)) {
+    throw new BridgeError('CONFIG_INVALID', `--ramp expects calls per second, more than 0 and at most 500, got ${v}`, { ramp: v });
   }
   return v;
 }
@@ -93,6 +100,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     portMin: flagNumber(args, 'port-min') ?? 42000,
     portMax: flagNumber(args, 'port-max') ?? 49999,
     tickSlots: parseTickSlots(flagNumber(args, 'tick-slots')),
+    rampPerS: parseRamp(flagNumber(args, 'ramp')),
     seed,
     profile: Boolean(args.flags.profile),
     floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...requested)),

@@ -60,14 +60,15 @@ export const opsSchema = z
     /**
      * Overload admission (src/ops/overload.ts): while the media loop falls behind, new calls are
      * handed back to the dialplan (AI_BRIDGE_REFUSED=overloaded) so the running ones keep their
-     * audio. A window is bad when the media ticker skipped a tick or the event loop's delay p99 was
-     * above eventLoopP99Ms; enterWindows bad ones in a row start refusing, exitWindows good ones
-     * in a row stop it.
+     * audio. A window is bad when the media ticker skipped a tick, the event loop's delay p99 was
+     * above eventLoopP99Ms, or the main thread used more than cpuPct of a core (Linux);
+     * enterWindows bad ones in a row start refusing, exitWindows good ones in a row stop it.
      */
     overload: z
       .object({
         enabled: z.boolean().default(true),
         eventLoopP99Ms: z.number().min(5).max(1000).default(40),
+        cpuPct: z.number().min(10).max(100).default(85),
         windowMs: z.number().int().min(200).max(60000).default(1000),
         enterWindows: z.number().int().min(1).max(60).default(2),
         exitWindows: z.number().int().min(1).max(600).default(5),

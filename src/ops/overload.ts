@@ -9,13 +9,18 @@
  * ticks are skipped, jitter buffers overflow, barge-in and replies slow down. A static limit is
  * either too low for a quiet box or too high for a busy one; the loop's own lateness says when.
  *
- * Every `windowMs` the guard reads two measures of the window just ended:
- * - ticks the media Ticker skipped (it was a whole period or more behind: frames were lost), and
- * - the event loop's delay p99 (perf_hooks), which rises before ticks are skipped.
+ * Every `windowMs` the guard reads three measures of the window just ended:
+ * - ticks the media Ticker skipped (it was a whole period or more behind: frames were lost);
+ * - the event loop's delay p99 (perf_hooks), which rises before ticks are skipped;
+ * - the CPU the daemon's main thread used, as a share of one core (Linux: /proc/self/schedstat,
+ *   time on CPU, so the tick lead's futex sleep does not count). It grows with the calls, where the
+ *   loop delay stays flat until the knee and then jumps: measured on a ramp of calls (the load
+ *   benchmark's --ramp), the loop delay alone let calls in past what the thread could carry.
  * `enterWindows` bad windows in a row turn admission off; `exitWindows` good ones in a row turn it
  * back on, so one stall (a GC pause, a burst of steal) refuses nobody, and a loaded box does not
  * flap between admitting and refusing.
  */
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pino from 'pino';
 import type { Clock, TimerHandle } from '../media/clock.ts';
@@ -29,6 +34,8 @@ export interface OverloadSettings {
   readonly enabled: boolean;
   /** A window whose event-loop delay p99 is above this is a bad one (ms). */
   readonly eventLoopP99Ms: number;
+  /** A window in which the main thread used more than this share of one core is a bad one (%). */
+  readonly cpuPct: number;
   readonly windowMs: number;
   readonly enterWindows: number;
   readonly exitWindows: number;
@@ -40,12 +47,16 @@ export interface LoadSource {
   skippedTicks(): number;
   /** Event-loop delay p99 over the window since the last call (ms); the source resets itself. */
   loopDelayP99Ms(): number;
+  /** The main thread's CPU over the window since the last call, % of one core; null where unknown. */
+  threadCpuPct(): number | null;
 }
 
 /** The daemon's LoadSource: the media Ticker's counters and perf_hooks' event-loop delay histogram. */
 export function mediaLoadSource(ticker: { readonly counters: { readonly skippedTicks: number } }): LoadSource & { close(): void } {
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();
+  let cpuNs = threadCpuNs();
+  let at = performance.now();
   return {
     skippedTicks: () => ticker.counters.skippedTicks,
     loopDelayP99Ms() {
@@ -53,8 +64,26 @@ export function mediaLoadSource(ticker: { readonly counters: { readonly skippedT
       delay.reset();
       return p99;
     },
+    threadCpuPct() {
+      const ns = threadCpuNs();
+      const now = performance.now();
+      const pct = ns !== null && cpuNs !== null && now > at ? ((ns - cpuNs) / 1e6 / (now - at)) * 100 : null;
+      cpuNs = ns;
+      at = now;
+      return pct;
+    },
     close: () => delay.disable(),
   };
+}
+
+/** The main thread's time on CPU so far (ns): the first field of /proc/self/schedstat; null off Linux. */
+function threadCpuNs(): number | null {
+  try {
+    const ns = Number(readFileSync('/proc/self/schedstat', 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns : null;
+  } catch {
+    return null;
+  }
 }
 
 export interface OverloadCounters {
@@ -70,6 +99,14 @@ export interface OverloadCounters {
 export interface LoadReading {
   readonly skippedTicks: number;
   readonly loopP99Ms: number;
+  /** Null where the platform does not say. */
+  readonly cpuPct: number | null;
+}
+
+/** A window's measures in words (the refusal's reason, /readyz). */
+export function describe(r: LoadReading): string {
+  const cpu = r.cpuPct === null ? '' : `, main thread ${r.cpuPct.toFixed(0)} % of a core`;
+  return `${r.skippedTicks} ticks skipped, event-loop delay p99 ${r.loopP99Ms.toFixed(1)} ms${cpu}`;
 }
 
 export class OverloadGuard {
@@ -80,7 +117,7 @@ export class OverloadGuard {
   private goodRun = 0;
   private skippedSeen = 0;
   private timer: TimerHandle | null = null;
-  private last: LoadReading = { skippedTicks: 0, loopP99Ms: 0 };
+  private last: LoadReading = { skippedTicks: 0, loopP99Ms: 0, cpuPct: null };
 
   constructor(
     private readonly clock: Clock,
@@ -104,6 +141,7 @@ export class OverloadGuard {
     if (!this.settings.enabled || this.timer) return;
     this.skippedSeen = this.source.skippedTicks();
     this.source.loopDelayP99Ms(); // start the first window now
+    this.source.threadCpuPct();
     this.arm();
   }
 
@@ -121,18 +159,23 @@ export class OverloadGuard {
       variable: DRAIN_VARIABLE,
       value: OVERLOAD_VALUE,
       status: 'OVER_LIMIT',
-      reason: `media loop overloaded (last ${this.settings.windowMs} ms: ${r.skippedTicks} ticks skipped, event-loop delay p99 ${r.loopP99Ms.toFixed(1)} ms)`,
+      reason: `media loop overloaded (last ${this.settings.windowMs} ms: ${describe(r)})`,
     };
   }
 
   /** Judge the window just ended (the timer calls this; tests may too). */
   evaluate(): void {
     const skippedTotal = this.source.skippedTicks();
-    const reading: LoadReading = { skippedTicks: skippedTotal - this.skippedSeen, loopP99Ms: this.source.loopDelayP99Ms() };
+    const reading: LoadReading = {
+      skippedTicks: skippedTotal - this.skippedSeen,
+      loopP99Ms: this.source.loopDelayP99Ms(),
+      cpuPct: this.source.threadCpuPct(),
+    };
     this.skippedSeen = skippedTotal;
     this.last = reading;
     this.counters.windows++;
-    const bad = reading.skippedTicks > 0 || reading.loopP99Ms > this.settings.eventLoopP99Ms;
+    const s = this.settings;
+    const bad = reading.skippedTicks > 0 || reading.loopP99Ms > s.eventLoopP99Ms || (reading.cpuPct !== null && reading.cpuPct > s.cpuPct);
     if (bad) {
       this.counters.badWindows++;
       this.badRun++;
