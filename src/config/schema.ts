@@ -49,9 +49,8 @@ export const mediaSchema = z
      * Spread the calls (RTP calls and FreeSWITCH legs) over this many evenly spaced sub-ticks of
      * the 20 ms period (each call keeps its own for life): with many calls the media work comes in
      * small pieces, with socket reads between them, instead of one long one, and turn timers wait
-     * less for the loop. At 500
-     * calls 4 cut the added reply latency p50 from 9.6-17.6 ms to 3.7-4.4 ms at the same CPU
-     * (bench/RESULTS.md). 1 = one tick per period.
+     * less for the loop. At 500 calls 4 cut the added reply latency p50 from 9.6-17.6 ms to
+     * 3.7-4.4 ms at the same CPU (bench/RESULTS.md). 1 = one tick per period.
      */
     tickSlots: z.number().int().min(1).max(10).default(4),
     vad: vadSchema,

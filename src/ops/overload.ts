@@ -41,7 +41,7 @@ export interface OverloadSettings {
   readonly exitWindows: number;
 }
 
-/** What the guard reads: the Ticker's counters (running totals) and the loop delay of the last window. */
+/** What the guard reads: the Ticker's skipped ticks (a running total), and the loop delay and main-thread CPU of the last window. */
 export interface LoadSource {
   /** Ticks skipped since start (Ticker.counters.skippedTicks). */
   skippedTicks(): number;
@@ -51,7 +51,7 @@ export interface LoadSource {
   threadCpuPct(): number | null;
 }
 
-/** The daemon's LoadSource: the media Ticker's counters and perf_hooks' event-loop delay histogram. */
+/** The daemon's LoadSource: the media Ticker's counters, perf_hooks' event-loop delay histogram, /proc/self/schedstat. */
 export function mediaLoadSource(ticker: { readonly counters: { readonly skippedTicks: number } }): LoadSource & { close(): void } {
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();

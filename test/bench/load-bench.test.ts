@@ -47,12 +47,34 @@ describe('npm run bench (one small step)', () => {
   }, 90_000);
 });
 
+describe('npm run bench -- --ramp (calls offered one by one through the overload guard)', () => {
+  it('offers the step\'s calls, starts those the guard admits, and only their callers talk', async () => {
+    const out = join(dir, 'ramp.json');
+    const lines: string[] = [];
+    const r = await runLoadBench({
+      steps: [8], durationS: 6, warmupS: 2, out, svg: join(dir, 'ramp.svg'),
+      portMin: 65300, portMax: 65499,
+      seed: 9, profile: false, floorSockets: 0, rampPerS: 40, log: (l) => lines.push(l),
+    });
+    const s = r.steps[0];
+    expect(s.error, lines.join('\n')).toBeUndefined();
+    // 8 calls at 40/s take 0.2 s: less than the two 1 s windows the guard needs to refuse anything
+    expect(lines.join('\n')).toContain('ramp: 8 calls offered at 40/s, 8 admitted, 0 refused by the overload guard');
+    expect(s.offeredCalls).toBe(8);
+    expect(s.calls).toBe(8);
+    expect(s.turns).toBeGreaterThan(0);
+    expect(JSON.parse(readFileSync(out, 'utf8')).machine.rampPerS).toBe(40);
+  });
+});
+
 describe('ai-bridge bench: bad flags', () => {
-  it('rejects --tick-slots outside 1-10 and bad --steps before any step starts, naming the flag and value', async () => {
+  it('rejects --tick-slots outside 1-10, a --ramp rate out of range and bad --steps before any step starts, naming the flag and value', async () => {
     for (const [flag, value, pattern] of [
       ['--tick-slots', '0', /--tick-slots expects an integer from 1 to 10 \(media\.tickSlots\), got 0/],
       ['--tick-slots', '2.5', /--tick-slots .* got 2\.5/],
       ['--steps', '50,0', /--steps expects .* got "50,0"/],
+      ['--ramp', '0', /--ramp expects calls per second, more than 0 and at most 500, got 0/],
+      ['--ramp', '501', /--ramp .* got 501/],
     ] as const) {
       const err = await runBenchCommand(parseArgs(['bench', flag, value, '--out', join(dir, 'never.json')])).catch((e: unknown) => e);
       expect(isBridgeError(err, 'CONFIG_INVALID'), String(err)).toBe(true);
