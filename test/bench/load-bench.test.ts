@@ -64,7 +64,7 @@ describe('npm run bench -- --ramp (calls offered one by one through the overload
     expect(s.calls).toBe(8);
     expect(s.turns).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(out, 'utf8')).machine.rampPerS).toBe(40);
-  });
+  }, 90_000);
 });
 
 describe('ai-bridge bench: bad flags', () => {
