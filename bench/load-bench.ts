@@ -13,7 +13,7 @@ import { benchConfigSummary } from './bench-config.ts';
 import { forkTs, nextMessage, reap, sleep } from './children.ts';
 import type { CallerResult, DaemonResult, FromCaller, FromDaemon } from './protocol.ts';
 import { Histogram, percentile, round } from './stats.ts';
-import { renderChart } from './svg.ts';
+import { renderChart, type Series } from './svg.ts';
 import { measureUdpFloor, type UdpFloorResult } from './udp-floor.ts';
 
 export function formatUdpFloor(f: UdpFloorResult): string {
@@ -40,6 +40,11 @@ export interface BenchOptions {
    * takes before the guard says no, and how those calls fare.
    */
   rampPerS?: number;
+  /**
+   * When a step crosses the limit, finish with one ramp at this rate: 1.3 times that step's calls
+   * offered one by one through the overload guard. What the box holds when the daemon decides.
+   */
+  rampAfterPerS?: number;
   seed: number;
   profile: boolean;
   /** Measure the UDP floor (udp-floor.ts) with this many socket pairs first; 0 = skip. */
@@ -347,10 +352,14 @@ export function formatTable(steps: readonly StepResult[]): string {
   return rows.map((r) => r.map((v, i) => v.padStart(widths[i])).join('  ')).join('\n');
 }
 
-export function chart(machine: Record<string, unknown>, steps: readonly StepResult[]): string {
+export function chart(machine: Record<string, unknown>, steps: readonly StepResult[], ramp: StepResult | null = null): string {
   const ok = steps.filter((s) => !s.error);
-  const xs = ok.map((s) => s.calls);
+  const r = ramp && !ramp.error ? ramp : null;
+  const xs = [...ok.map((s) => s.calls), ...(r ? [r.calls] : [])].sort((a, b) => a - b);
   const pts = (k: keyof StepResult): Array<[number, number | null]> => ok.map((s) => [s.calls, s[k] as number | null]);
+  // The closing ramp: one point at the calls the guard admitted, in the panels that judge it.
+  const guarded = (k: keyof StepResult, scale = 1): Series[] =>
+    r && typeof r[k] === 'number' ? [{ label: `guard admitted ${r.calls} of ${r.offeredCalls} (--ramp)`, color: '#090', points: [[r.calls, (r[k] as number) * scale]] }] : [];
   return renderChart(
     'ai-bridge load benchmark',
     `${machine.cores} x ${machine.cpuModel}, node ${machine.node}, ${machine.date}`,
@@ -360,6 +369,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
         { label: 'p50', color: '#2a7', points: pts('jitterP50Ms') },
         { label: 'p99', color: '#d70', points: pts('jitterP99Ms') },
         { label: 'p99 at daemon send', color: '#36c', points: pts('sendJitterP99Ms') },
+        ...guarded('jitterP99Ms'),
       ] },
       { title: 'Daemon CPU, event-loop delay, and the host\'s noise', unit: '% of one core / ms / % of the box', series: [
         { label: 'daemon CPU % (all calls)', color: '#36c', points: pts('daemonCpuPct') },
@@ -373,6 +383,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
       { title: 'Barge-in stop (caller onset -> last agent packet)', unit: 'ms', target: { value: TARGETS.bargeInP95Ms, label: 'target p95 120 ms' }, series: [
         { label: 'p50', color: '#2a7', points: pts('bargeInP50Ms') },
         { label: 'p95', color: '#d70', points: pts('bargeInP95Ms') },
+        ...guarded('bargeInP95Ms'),
       ] },
       { title: 'RSS per call', unit: 'MiB', target: { value: TARGETS.rssPerIdleCallMiB, label: 'target 1 MiB' }, series: [
         { label: 'live (talking) calls', color: '#36c', points: pts('rssPerCallMiB') },
@@ -381,19 +392,21 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
       { title: 'Inbound loss inside the daemon', unit: '% of packets sent', target: { value: 0.0001, label: 'target 0' }, series: [
         { label: 'total', color: '#d33', points: ok.map((s) => [s.calls, s.internalLoss === null ? null : s.internalLoss * 100]) },
         { label: 'kernel socket drops', color: '#999', points: ok.map((s) => [s.calls, s.socketLoss === null ? null : s.socketLoss * 100]) },
+        ...guarded('internalLoss', 100),
       ] },
     ],
   );
 }
 
-export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null }> {
+export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null; ramp: StepResult | null }> {
   const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed, rampPerS: o.rampPerS ?? null };
   const steps: StepResult[] = [];
   let udpFloor: UdpFloorResult | null = null;
+  let ramp: StepResult | null = null;
   const save = (): void => {
     mkdirSync(dirname(o.out), { recursive: true });
-    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, udpFloor, steps }, null, 2) + '\n');
-    writeFileSync(o.svg, chart(machine, steps));
+    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, udpFloor, steps, ramp }, null, 2) + '\n');
+    writeFileSync(o.svg, chart(machine, steps, ramp));
   };
   if (o.floorSockets > 0) {
     o.log(`UDP floor: ${o.floorSockets} socket pairs exchanging 50 datagrams/s each way, no media work...`);
@@ -433,9 +446,20 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
     const loss = r.internalLoss ?? 0;
     if (loop > STOP.eventLoopP99Ms || loss > STOP.loss) {
       o.log(`limit crossed at ${n} calls (event-loop p99 ${loop} ms, loss ${(loss * 100).toFixed(2)}%): stopping`);
+      if (o.rampAfterPerS && !o.rampPerS) {
+        const offered = Math.ceil((n * 1.3) / 100) * 100;
+        o.log(`ramp: ${offered} calls offered at ${o.rampAfterPerS}/s through the overload guard (${o.warmupS}s warm-up + ${o.durationS}s measured)...`);
+        try {
+          ramp = await runStep(offered, { ...o, rampPerS: o.rampAfterPerS });
+        } catch (err) {
+          ramp = failedStep(offered, err);
+        }
+        save();
+        o.log(formatTable([ramp]).split('\n')[1] ?? '');
+      }
       break;
     }
   }
   save();
-  return { machine, steps, udpFloor };
+  return { machine, steps, udpFloor, ramp };
 }
