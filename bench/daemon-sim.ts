@@ -245,6 +245,7 @@ async function main(): Promise<void> {
               windows: guard.counters.windows - guardAtWindow.windows,
               badWindows: guard.counters.badWindows - guardAtWindow.badWindows,
               overloads: guard.counters.overloads - guardAtWindow.overloads,
+              overloadedWindows: guard.counters.overloadedWindows - guardAtWindow.overloadedWindows,
               refusingAtEnd: guard.overloaded,
             },
             callTurnLatencyMs,

@@ -130,7 +130,7 @@ export interface StepResult {
   /** The overload guard's 1 s windows in the step's window, and how many it judged bad (ops.overload defaults). */
   guardWindows: number | null;
   guardBadWindows: number | null;
-  /** The guard turned admission off in the window, or was refusing at its end: a daemon would refuse new calls at this load. */
+  /** The guard had admission off for at least one window of the step: a daemon would refuse new calls at this load. */
   guardRefused: boolean | null;
   /** For the table: "ok 0/25" or "REFUSE 14/25" (bad windows / windows). */
   guard: string | null;
@@ -300,8 +300,8 @@ function summarize(offered: number, d: DaemonResult, c: CallerResult, stealPct: 
     guardWindows: d.overload.windows,
     guardBadWindows: d.overload.badWindows,
     // (a ramp's guard may be refusing since before the window: that counts too)
-    guardRefused: d.overload.overloads > 0 || d.overload.refusingAtEnd,
-    guard: `${d.overload.overloads > 0 || d.overload.refusingAtEnd ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
+    guardRefused: d.overload.overloadedWindows > 0 || d.overload.refusingAtEnd,
+    guard: `${d.overload.overloadedWindows > 0 || d.overload.refusingAtEnd ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
   };
 }
 

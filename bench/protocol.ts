@@ -44,7 +44,7 @@ export interface DaemonResult {
   tickWork: SparseHistogram;
   ticker: { ticks: number; lateTicks: number; skippedTicks: number; errors: number };
   /** The daemon's overload guard (ops.overload defaults) judging this window: would it have refused new calls? */
-  overload: { windows: number; badWindows: number; overloads: number; refusingAtEnd: boolean };
+  overload: { windows: number; badWindows: number; overloads: number; overloadedWindows: number; refusingAtEnd: boolean };
   /** The Call's own metrics (call time): turn latency and barge-in stop, all turns in the window. */
   callTurnLatencyMs: number[];
   callBargeInStopMs: number[];

@@ -91,6 +91,8 @@ export interface OverloadCounters {
   badWindows: number;
   /** Times admission was turned off. */
   overloads: number;
+  /** Windows at whose end admission was off. */
+  overloadedWindows: number;
   /** Calls refused while overloaded. */
   refused: number;
 }
@@ -110,7 +112,7 @@ export function describe(r: LoadReading): string {
 }
 
 export class OverloadGuard {
-  readonly counters: OverloadCounters = { windows: 0, badWindows: 0, overloads: 0, refused: 0 };
+  readonly counters: OverloadCounters = { windows: 0, badWindows: 0, overloads: 0, overloadedWindows: 0, refused: 0 };
   private readonly log: pino.Logger;
   private isOverloaded = false;
   private badRun = 0;
@@ -192,6 +194,7 @@ export class OverloadGuard {
       this.isOverloaded = false;
       this.log.info({ ...reading, refused: this.counters.refused }, 'media loop recovered: admitting new calls again');
     }
+    if (this.isOverloaded) this.counters.overloadedWindows++;
   }
 
   private arm(): void {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runLoadBench } from '../../bench/load-bench.ts';
+import { chart, runLoadBench } from '../../bench/load-bench.ts';
 import { parseArgs } from '../../src/cli/args.ts';
 import { run as runBenchCommand } from '../../src/cli/cmd-bench.ts';
 import { isBridgeError } from '../../src/errors.ts';
@@ -64,6 +64,9 @@ describe('npm run bench -- --ramp (calls offered one by one through the overload
     expect(s.calls).toBe(8);
     expect(s.turns).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(out, 'utf8')).machine.rampPerS).toBe(40);
+    // drawn as the closing ramp of a run: one point in the jitter, barge-in and loss panels
+    const svg = chart(r.machine, [], s);
+    expect(svg.match(/guard admitted 8 of 8 \(--ramp\) @ 8:/g)).toHaveLength(3);
   }, 90_000);
 });
 

@@ -64,7 +64,7 @@ describe('OverloadGuard', () => {
     const a = guard.admit();
     expect(a).toMatchObject({ ok: false, variable: DRAIN_VARIABLE, value: OVERLOAD_VALUE, status: 'OVER_LIMIT' });
     expect(a.ok === false && a.reason).toBe('media loop overloaded (last 1000 ms: 12 ticks skipped, event-loop delay p99 30.0 ms, main thread 20 % of a core)');
-    expect(guard.counters).toMatchObject({ windows: 4, badWindows: 3, overloads: 1, refused: 1 });
+    expect(guard.counters).toMatchObject({ windows: 4, badWindows: 3, overloads: 1, overloadedWindows: 1, refused: 1 });
   });
 
   it('counts only the ticks skipped in the window, not the running total', () => {
@@ -104,6 +104,7 @@ describe('OverloadGuard', () => {
     expect(guard.overloaded).toBe(false);
     expect(guard.admit()).toEqual({ ok: true });
     expect(guard.counters.overloads).toBe(1);
+    expect(guard.counters.overloadedWindows).toBe(6); // from the second bad window to the last before recovery
   });
 
   it('disabled: never runs, always admits', () => {
@@ -122,8 +123,8 @@ describe('OverloadGuard', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
-  it('the daemon defaults: 1 s windows, 2 to refuse, 5 to recover, loop p99 over 40 ms or the main thread over 85 %', () => {
-    expect(opsSchema.parse({}).overload).toEqual({ enabled: true, eventLoopP99Ms: 40, cpuPct: 85, windowMs: 1000, enterWindows: 2, exitWindows: 5 });
+  it('the daemon defaults: 1 s windows, 2 to refuse, 5 to recover, loop p99 over 40 ms or the main thread over 80 %', () => {
+    expect(opsSchema.parse({}).overload).toEqual({ enabled: true, eventLoopP99Ms: 40, cpuPct: 80, windowMs: 1000, enterWindows: 2, exitWindows: 5 });
     expect(() => opsSchema.parse({ overload: { windowMs: 50 } })).toThrow(/windowMs/);
   });
 });
