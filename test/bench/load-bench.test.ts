@@ -64,9 +64,12 @@ describe('npm run bench -- --ramp (calls offered one by one through the overload
     expect(s.calls).toBe(8);
     expect(s.turns).toBeGreaterThan(0);
     expect(JSON.parse(readFileSync(out, 'utf8')).machine.rampPerS).toBe(40);
-    // drawn as the closing ramp of a run: one point in the jitter, barge-in and loss panels
+    // drawn as the closing ramp of a run: one point in each of the jitter, barge-in and loss panels
+    // that has a figure (a 6 s window may hold no barge-in)
     const svg = chart(r.machine, [], s);
-    expect(svg.match(/guard admitted 8 of 8 \(--ramp\) @ 8:/g)).toHaveLength(3);
+    const figures = [s.jitterP99Ms, s.bargeInP95Ms, s.internalLoss].filter((v) => typeof v === 'number').length;
+    expect(figures).toBeGreaterThanOrEqual(2);
+    expect(svg.match(/guard admitted 8 of 8 \(--ramp\) @ 8:/g)).toHaveLength(figures);
   }, 90_000);
 });
 
