@@ -16,9 +16,9 @@ export const DRAIN_VALUE = 'draining';
 
 /**
  * A refusal names the channel variable to set (AI_BRIDGE_REFUSED=draining|overloaded) and, for
- * Asterisk, the status variable's value (default SHUTDOWN).
+ * Asterisk, the status variable's value.
  */
-export type Admission = { ok: true } | { ok: false; variable: string; value: string; reason: string; status?: 'SHUTDOWN' | 'OVER_LIMIT' };
+export type Admission = { ok: true } | { ok: false; variable: string; value: string; reason: string; status: 'SHUTDOWN' | 'OVER_LIMIT' };
 
 /** What a PBX adapter needs to see. */
 export interface DrainState {
@@ -69,7 +69,7 @@ export class CallDrainer implements DrainState {
 
   admit(): Admission {
     if (!this.isDraining) return { ok: true };
-    return { ok: false, variable: DRAIN_VARIABLE, value: DRAIN_VALUE, reason: 'the AI bridge is shutting down' };
+    return { ok: false, variable: DRAIN_VARIABLE, value: DRAIN_VALUE, status: 'SHUTDOWN', reason: 'the AI bridge is shutting down' };
   }
 
   /** Follow a call until it emits 'ended'. */

@@ -158,7 +158,7 @@ export class AsteriskAdapter {
     if (!admission.ok) {
       this.counters.rejectedAdmission++;
       this.log.info({ channel: channel.id, reason: admission.reason }, 'not admitting a new call; handing the caller back');
-      void this.handBack(channel, admission.status ?? 'SHUTDOWN', [admission.variable, admission.value]);
+      void this.handBack(channel, admission.status, [admission.variable, admission.value]);
       return;
     }
     if (this.calls.size >= this.opts.config.maxCalls) {

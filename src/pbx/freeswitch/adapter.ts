@@ -220,7 +220,7 @@ export async function startFreeswitchAdapter(
       counters.callsRejectedBusy++;
       log.warn({ uuid, maxCalls: cfg!.maxCalls }, 'at maxCalls: handing the call back');
       // Never silence or a dead line: the dialplan's hand-back target takes the caller.
-      await handBack(uuid, { ok: false, variable: 'AI_BRIDGE_REFUSED', value: 'max-calls', reason: 'over freeswitch.maxCalls' });
+      await handBack(uuid, { ok: false, variable: 'AI_BRIDGE_REFUSED', value: 'max-calls', status: 'OVER_LIMIT', reason: 'over freeswitch.maxCalls' });
       return;
     }
     const context = contextOf(evt, uuid);
