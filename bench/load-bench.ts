@@ -244,6 +244,8 @@ function summarize(offered: number, d: DaemonResult, c: CallerResult, stealPct: 
   const turnP95 = percentile(c.turnLatencyMs, 95);
   const levelCutP50 = percentile(c.turnLatencyLevelCutMs, 50);
   const cpuMs = d.cpuUserMs + d.cpuSystemMs;
+  // (a ramp's guard may be refusing since before the window: that counts too)
+  const refusing = d.overload.overloadedWindows > 0 || d.overload.refusingAtEnd;
   return {
     calls: n,
     offeredCalls: offered,
@@ -299,9 +301,8 @@ function summarize(offered: number, d: DaemonResult, c: CallerResult, stealPct: 
     stealPct,
     guardWindows: d.overload.windows,
     guardBadWindows: d.overload.badWindows,
-    // (a ramp's guard may be refusing since before the window: that counts too)
-    guardRefused: d.overload.overloadedWindows > 0 || d.overload.refusingAtEnd,
-    guard: `${d.overload.overloadedWindows > 0 || d.overload.refusingAtEnd ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
+    guardRefused: refusing,
+    guard: `${refusing ? 'REFUSE' : 'ok'} ${d.overload.badWindows}/${d.overload.windows}`,
   };
 }
 
@@ -350,6 +351,11 @@ export function formatTable(steps: readonly StepResult[]): string {
   const rows = [COLS.map(([, h]) => h), ...steps.map((s) => COLS.map(([k]) => (s[k] === null ? '-' : String(s[k]))))];
   const widths = COLS.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((v, i) => v.padStart(widths[i])).join('  ')).join('\n');
+}
+
+/** One step's row of the table, without the header (printed as each step ends). */
+function tableRow(s: StepResult): string {
+  return formatTable([s]).split('\n')[1] ?? '';
 }
 
 export function chart(machine: Record<string, unknown>, steps: readonly StepResult[], ramp: StepResult | null = null): string {
@@ -427,7 +433,7 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
     }
     steps.push(r);
     save();
-    o.log(formatTable([r]).split('\n')[1] ?? '');
+    o.log(tableRow(r));
     if (o.profile) {
       try {
         // the main thread's profile is the biggest (the other is tsx's loader thread)
@@ -455,7 +461,7 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
           ramp = failedStep(offered, err);
         }
         save();
-        o.log(formatTable([ramp]).split('\n')[1] ?? '');
+        o.log(tableRow(ramp));
       }
       break;
     }

@@ -17,7 +17,7 @@ import { Ticker } from './media/ticker.ts';
 import { startOpsServer, readiness, type OpsServer } from './observability/http.ts';
 import { BridgeMetrics, turnLatency } from './observability/metrics.ts';
 import { CallDrainer } from './ops/drain.ts';
-import { describe as describeLoad, mediaLoadSource, OverloadGuard } from './ops/overload.ts';
+import { describeLoad, mediaLoadSource, OverloadGuard } from './ops/overload.ts';
 import { startAsteriskAdapter, type AsteriskHandle } from './pbx/asterisk/index.ts';
 import { startFreeswitchAdapter, type FreeswitchAdapter } from './pbx/freeswitch/index.ts';
 import { assertEmbeddedStack } from './providers/embedded-setup.ts';

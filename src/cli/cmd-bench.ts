@@ -12,6 +12,8 @@ import { BridgeError } from '../errors.ts';
 import { flagNumber, flagString, type ParsedArgs } from './args.ts';
 
 const DEFAULT_STEPS = [50, 200, 500, 1000, 1500];
+/** The closing ramp's rate past the limit (calls offered per second). */
+const RAMP_AFTER_PER_S = 20;
 
 function parseSteps(v: string | undefined): number[] {
   if (!v) return DEFAULT_STEPS;
@@ -106,7 +108,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     tickSlots: parseTickSlots(flagNumber(args, 'tick-slots')),
     rampPerS,
     // Past the limit, one ramp through the overload guard (unless --no-ramp, or every step is one).
-    rampAfterPerS: args.flags['no-ramp'] || rampPerS ? undefined : 20,
+    rampAfterPerS: args.flags['no-ramp'] || rampPerS ? undefined : RAMP_AFTER_PER_S,
     seed,
     profile: Boolean(args.flags.profile),
     floorSockets: args.flags['no-floor'] ? 0 : Math.min(1000, Math.max(...requested)),
@@ -114,7 +116,7 @@ export async function run(args: ParsedArgs): Promise<number> {
   });
   log('');
   log(formatTable(steps));
-  if (ramp) log(`\nwith the overload guard deciding (--ramp 20 after the limit):\n${formatTable([ramp])}`);
+  if (ramp) log(`\nwith the overload guard deciding (--ramp ${RAMP_AFTER_PER_S} after the limit):\n${formatTable([ramp])}`);
   log(`\nwrote ${out} and ${svg}`);
   return steps.some((s) => s.error) || ramp?.error ? 1 : 0;
 }

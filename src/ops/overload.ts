@@ -106,7 +106,7 @@ export interface LoadReading {
 }
 
 /** A window's measures in words (the refusal's reason, /readyz). */
-export function describe(r: LoadReading): string {
+export function describeLoad(r: LoadReading): string {
   const cpu = r.cpuPct === null ? '' : `, main thread ${r.cpuPct.toFixed(0)} % of a core`;
   return `${r.skippedTicks} ticks skipped, event-loop delay p99 ${r.loopP99Ms.toFixed(1)} ms${cpu}`;
 }
@@ -161,7 +161,7 @@ export class OverloadGuard {
       variable: DRAIN_VARIABLE,
       value: OVERLOAD_VALUE,
       status: 'OVER_LIMIT',
-      reason: `media loop overloaded (last ${this.settings.windowMs} ms: ${describe(r)})`,
+      reason: `media loop overloaded (last ${this.settings.windowMs} ms: ${describeLoad(r)})`,
     };
   }
 
@@ -186,11 +186,11 @@ export class OverloadGuard {
       this.goodRun++;
       this.badRun = 0;
     }
-    if (!this.isOverloaded && this.badRun >= this.settings.enterWindows) {
+    if (!this.isOverloaded && this.badRun >= s.enterWindows) {
       this.isOverloaded = true;
       this.counters.overloads++;
       this.log.warn({ ...reading, windows: this.badRun }, 'media loop overloaded: new calls are handed back to the dialplan until it recovers');
-    } else if (this.isOverloaded && this.goodRun >= this.settings.exitWindows) {
+    } else if (this.isOverloaded && this.goodRun >= s.exitWindows) {
       this.isOverloaded = false;
       this.log.info({ ...reading, refused: this.counters.refused }, 'media loop recovered: admitting new calls again');
     }
