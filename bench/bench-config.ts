@@ -1,9 +1,9 @@
-/** The configuration every benchmark call runs with: the daemon defaults, except a long max call time (and `--tick-slots`). */
+/** The configuration every benchmark call runs with: the daemon defaults, except a long max call time (and `--tick-slots`, `--rtp-io`). */
 import { validateConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
 
-/** What a bench run may set in `media` (the `--tick-slots` flag). */
-export type BenchMediaOptions = { tickSlots?: number };
+/** What a bench run may set in `media` (the `--tick-slots` and `--rtp-io` flags). */
+export type BenchMediaOptions = { tickSlots?: number; rtpIo?: 'auto' | 'native' | 'dgram' };
 
 export function benchConfig(media: BenchMediaOptions = {}): Config {
   return validateConfig({ agent: { maxCallSeconds: 3600 }, media });
@@ -20,6 +20,7 @@ export function benchConfigSummary(media: BenchMediaOptions = {}): {
   vadAggressiveness: number;
   tickLeadMs: number;
   tickSlots: number;
+  rtpIo: string;
 } {
   const c = benchConfig(media);
   return {
@@ -32,5 +33,6 @@ export function benchConfigSummary(media: BenchMediaOptions = {}): {
     vadAggressiveness: c.media.vad.aggressiveness,
     tickLeadMs: c.media.tickLeadMs,
     tickSlots: c.media.tickSlots,
+    rtpIo: c.media.rtpIo,
   };
 }

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { summarizeProfile } from './profile-summary.ts';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { benchConfigSummary } from './bench-config.ts';
+import { benchConfigSummary, type BenchMediaOptions } from './bench-config.ts';
 import { forkTs, nextMessage, reap, sleep } from './children.ts';
 import type { CallerResult, DaemonResult, FromCaller, FromDaemon } from './protocol.ts';
 import { Histogram, percentile, round } from './stats.ts';
@@ -34,6 +34,8 @@ export interface BenchOptions {
   portMax: number;
   /** media.tickSlots for the daemon side (default: the daemon's default). */
   tickSlots?: number;
+  /** media.rtpIo for the daemon side (default: the daemon's default). */
+  rtpIo?: BenchMediaOptions['rtpIo'];
   /**
    * Offer each step's calls one by one at this many per second, each admitted or refused by the
    * daemon's overload guard (ops.overload), instead of starting them all: how many calls the box
@@ -174,7 +176,8 @@ function cpuTimes(): { steal: number; total: number } | null {
 }
 
 async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
-  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : [], o.tickSlots ? [`--tick-slots=${o.tickSlots}`] : []);
+  const daemonArgs = [...(o.tickSlots ? [`--tick-slots=${o.tickSlots}`] : []), ...(o.rtpIo ? [`--rtp-io=${o.rtpIo}`] : [])];
+  const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : [], daemonArgs);
   let caller: ReturnType<typeof forkTs> | null = null;
   try {
     const openTimeout = 30_000 + n * 40;
@@ -405,7 +408,7 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
 }
 
 export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null; ramp: StepResult | null }> {
-  const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed, rampPerS: o.rampPerS ?? null };
+  const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots, rtpIo: o.rtpIo }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed, rampPerS: o.rampPerS ?? null };
   const steps: StepResult[] = [];
   let udpFloor: UdpFloorResult | null = null;
   let ramp: StepResult | null = null;

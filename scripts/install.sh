@@ -101,7 +101,8 @@ install_packages() {
   say "system packages for the embedded speech stack (package manager: $pm)"
   case "$pm" in
     apt)
-      run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends flite libpocketsphinx3 pocketsphinx-en-us
+      # python3, make, g++: npm ci builds native/rtp-io (batched RTP I/O) with node-gyp.
+      run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends flite libpocketsphinx3 pocketsphinx-en-us python3 make g++
       ;;
     zypper)
       # openSUSE/ViciBox: flite is packaged; a pocketsphinx 5 library usually is not.
@@ -159,12 +160,16 @@ install_app() {
   say "application -> $APP_DIR"
   run install -d -m 0755 "$APP_DIR"
   local item
-  for item in bin src campaigns scripts package.json package-lock.json tsconfig.json; do
+  for item in bin src native campaigns scripts package.json package-lock.json tsconfig.json; do
     if [ -e "$SRC_DIR/$item" ]; then
       run rm -rf "${APP_DIR:?}/$item"
       run cp -R "$SRC_DIR/$item" "$APP_DIR/$item"
     fi
   done
+  # node-gyp builds the addon against this Node's own headers when it has them (no download).
+  local nodedir
+  nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+  if [ -f "$nodedir/include/node/node_api.h" ]; then export npm_config_nodedir="$nodedir"; fi
   if in_root && [ "$WITH_NPM" = 0 ]; then
     say "skipping npm ci (--root without --with-npm)"
   elif [ -e "$SRC_DIR/package-lock.json" ]; then

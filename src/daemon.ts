@@ -13,6 +13,7 @@ import type { Config } from './config/schema.ts';
 import { BridgeError, errorMessage } from './errors.ts';
 import { systemClock } from './media/clock.ts';
 import { PortPool } from './media/port-pool.ts';
+import { batchedUdpFor } from './media/batched-udp.ts';
 import { Ticker } from './media/ticker.ts';
 import { startOpsServer, readiness, type OpsServer } from './observability/http.ts';
 import { BridgeMetrics, turnLatency } from './observability/metrics.ts';
@@ -67,7 +68,8 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
     },
   });
 
-  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots });
+  const udp = batchedUdpFor(config.media.rtpIo, systemClock, logger);
+  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots, io: udp ?? undefined });
   ticker.start();
   const pool = new PortPool(config.media.rtpPortMin, config.media.rtpPortMax);
   const index = await openCallIndex(config.records, logger);
@@ -227,6 +229,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
       await Promise.allSettled([asterisk?.close(), freeswitch?.close(), ops?.close()]);
       vicidial?.close();
       ticker.stop();
+      udp?.close();
       await index.close();
     },
   };

@@ -2,7 +2,8 @@
  * `ai-bridge bench`: the load benchmark (default), or the reliability runs with --fuzz /
  * --fuzz-events [--count N --seed S --max-seconds T] / --soak / --faults / --floor [--calls N] (the
  * UDP floor alone; the load benchmark measures it first unless --no-floor).
- * Load benchmark flags: `--tick-slots N` runs the daemon side with media.tickSlots N; `--ramp R`
+ * Load benchmark flags: `--tick-slots N` runs the daemon side with media.tickSlots N, `--rtp-io M`
+ * with media.rtpIo M (auto, native or dgram); `--ramp R`
  * offers each step's calls at R per second through the overload guard. Past the limit the run ends
  * with one such ramp, at 20/s, of 1.3 times that step's calls (unless --no-ramp).
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
@@ -27,6 +28,14 @@ function parseSteps(v: string | undefined): number[] {
 function parseTickSlots(v: number | undefined): number | undefined {
   if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 10)) {
     throw new BridgeError('CONFIG_INVALID', `--tick-slots expects an integer from 1 to 10 (media.tickSlots), got ${v}`, { tickSlots: v });
+  }
+  return v;
+}
+
+function parseRtpIo(v: string | undefined): 'auto' | 'native' | 'dgram' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'auto' && v !== 'native' && v !== 'dgram') {
+    throw new BridgeError('CONFIG_INVALID', `--rtp-io expects auto, native or dgram (media.rtpIo), got "${String(v)}"`, { rtpIo: String(v) });
   }
   return v;
 }
@@ -106,6 +115,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     portMin: flagNumber(args, 'port-min') ?? 42000,
     portMax: flagNumber(args, 'port-max') ?? 49999,
     tickSlots: parseTickSlots(flagNumber(args, 'tick-slots')),
+    rtpIo: parseRtpIo(flagString(args, 'rtp-io')),
     rampPerS,
     // Past the limit, one ramp through the overload guard (unless --no-ramp, or every step is one).
     rampAfterPerS: args.flags['no-ramp'] || rampPerS ? undefined : RAMP_AFTER_PER_S,

@@ -53,6 +53,15 @@ export const mediaSchema = z
      * 3.7-4.4 ms at the same CPU (bench/RESULTS.md). 1 = one tick per period.
      */
     tickSlots: z.number().int().min(1).max(10).default(4),
+    /**
+     * How RTP sockets are read and written. 'auto': batched native I/O (native/rtp-io, built by
+     * `npm ci`) for IPv4 bind addresses: each sub-tick reads every socket that has datagrams in one
+     * call and sends its burst in one call, with the kernel's arrival times; node:dgram when the
+     * addon is not built. 'native': the same, but refuse to start without it. 'dgram': sockets that
+     * read themselves (one JS callback per datagram). Batched I/O cut the UDP floor from 42-43 % to
+     * 25-26 % of a core per side at 1,000 calls (bench/RESULTS.md).
+     */
+    rtpIo: z.enum(['auto', 'native', 'dgram']).default('auto'),
     vad: vadSchema,
   })
   .strict()

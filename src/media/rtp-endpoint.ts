@@ -14,6 +14,7 @@ import pino from 'pino';
 import { BridgeError, errorMessage, type BridgeErrorCode } from '../errors.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { DEFAULT_DTMF_PAYLOAD_TYPE } from './dtmf.ts';
+import type { BatchedSocket, BatchedUdp, DatagramSink } from './batched-udp.ts';
 import { ipLiteralLookup } from './ip-lookup.ts';
 import { G711_PAYLOAD_TYPE, type G711Codec } from './g711.ts';
 import type { PortPool } from './port-pool.ts';
@@ -39,6 +40,11 @@ export interface RtpEndpointOptions {
   /** RFC 4733 telephone-event packet (repeats included; see DtmfReceiver). */
   readonly onDtmf?: (pkt: RtpPacket, arrivalMs: number) => void;
   readonly clock?: Clock;
+  /**
+   * Read and send through the Ticker's batched UDP (IPv4 bind addresses; see BatchedUdp) instead of
+   * a node:dgram socket that reads itself. Its clock should be this endpoint's.
+   */
+  readonly udp?: BatchedUdp | null;
   readonly logger?: pino.Logger;
 }
 
@@ -53,6 +59,8 @@ export interface RtpEndpointCounters {
   packetsOut: number;
   bytesOut: number;
   malformed: Record<RtpMalformedCode, number>;
+  /** Datagrams too big for the batched reader's slot (2,048 bytes): dropped, not RTP we play. */
+  oversize: number;
   /** Datagrams from a source other than the latched/pinned peer. */
   wrongSource: number;
   /** Valid RTP with a payload type that is neither our codec nor telephone-event. */
@@ -74,6 +82,7 @@ export class RtpEndpoint {
     packetsOut: 0,
     bytesOut: 0,
     malformed: { RTP_TRUNCATED: 0, RTP_BAD_VERSION: 0, RTP_BAD_PADDING: 0, RTP_BAD_EXTENSION: 0 },
+    oversize: 0,
     wrongSource: 0,
     unknownPayload: 0,
     dtmfPackets: 0,
@@ -82,7 +91,9 @@ export class RtpEndpoint {
     handlerErrors: 0,
   };
 
-  private readonly socket: dgram.Socket;
+  /** Exactly one of the two. */
+  private readonly socket: dgram.Socket | null;
+  private readonly batched: BatchedSocket | null;
   private readonly pool: PortPool;
   private readonly clock: Clock;
   private readonly log: pino.Logger;
@@ -102,19 +113,25 @@ export class RtpEndpoint {
 
   /** Bind a socket on the next free port of the pool (skipping ports another process holds). */
   static async open(opts: RtpEndpointOptions): Promise<RtpEndpoint> {
+    const batched = opts.udp != null && !isIPv6(opts.bindAddress);
     const type = isIPv6(opts.bindAddress) ? 'udp6' : 'udp4';
     const attempts = opts.pool.size;
     let lastError: unknown;
     for (let i = 0; i < attempts; i++) {
       const port = opts.pool.acquire(); // throws RTP_NO_PORT when the pool is exhausted
-      const socket = dgram.createSocket({ type, reuseAddr: false, lookup: ipLiteralLookup() });
       try {
-        await bind(socket, port, opts.bindAddress);
+        if (batched) return new RtpEndpoint(null, port, opts);
+        const socket = dgram.createSocket({ type, reuseAddr: false, lookup: ipLiteralLookup() });
+        try {
+          await bind(socket, port, opts.bindAddress);
+        } catch (err) {
+          socket.close();
+          throw err;
+        }
         return new RtpEndpoint(socket, port, opts);
       } catch (err) {
         lastError = err;
         opts.pool.release(port);
-        socket.close();
         const code = (err as NodeJS.ErrnoException).code;
         if (code !== 'EADDRINUSE' && code !== 'EACCES') {
           throw new BridgeError('RTP_NO_PORT', `cannot bind RTP socket on ${opts.bindAddress}:${port}: ${errorMessage(err)}`, {
@@ -130,7 +147,8 @@ export class RtpEndpoint {
     }, { cause: lastError });
   }
 
-  private constructor(socket: dgram.Socket, port: number, opts: RtpEndpointOptions) {
+  /** With no dgram socket, binds on opts.udp (throws its bind error). */
+  private constructor(socket: dgram.Socket | null, port: number, opts: RtpEndpointOptions) {
     this.socket = socket;
     this.localPort = port;
     this.localAddress = opts.bindAddress;
@@ -150,8 +168,14 @@ export class RtpEndpoint {
         this.srcPort = opts.remote.port;
       }
     }
-    socket.on('message', this.handleMessage);
-    socket.on('error', this.handleError);
+    if (socket !== null) {
+      this.batched = null;
+      socket.on('message', this.handleMessage);
+      socket.on('error', this.handleError);
+    } else {
+      // opts.udp is set whenever no socket is passed (see open)
+      this.batched = (opts.udp as BatchedUdp).bind(opts.bindAddress, port, this.sink);
+    }
   }
 
   /** Where packets are sent (the latched source once there is one, unless pinned). */
@@ -193,7 +217,8 @@ export class RtpEndpoint {
     this.counters.packetsOut++;
     this.counters.bytesOut += buf.length;
     try {
-      this.socket.send(buf, this.dstPort, this.dstAddress);
+      if (this.batched !== null) this.batched.send(buf, this.dstPort, this.dstAddress);
+      else this.socket?.send(buf, this.dstPort, this.dstAddress);
     } catch (err) {
       this.counters.sendErrors++;
       this.log.debug({ err: errorMessage(err) }, 'rtp send failed');
@@ -204,10 +229,17 @@ export class RtpEndpoint {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
+    if (this.batched !== null) {
+      this.batched.close();
+      this.pool.release(this.localPort);
+      this.closing = Promise.resolve();
+      return this.closing;
+    }
+    const socket = this.socket as dgram.Socket;
     this.closing = new Promise<void>((resolve) => {
-      this.socket.off('message', this.handleMessage);
+      socket.off('message', this.handleMessage);
       try {
-        this.socket.close(() => {
+        socket.close(() => {
           this.pool.release(this.localPort);
           resolve();
         });
@@ -221,12 +253,24 @@ export class RtpEndpoint {
 
   // Bound once per endpoint (not per packet).
   private readonly handleMessage = (msg: Buffer, rinfo: dgram.RemoteInfo): void => {
+    this.receive(msg, rinfo.address, rinfo.port, this.clock.now());
+  };
+
+  private readonly sink: DatagramSink = {
+    onDatagram: (msg, address, port, arrivalMs) => this.receive(msg, address, port, arrivalMs),
+    onOversize: () => {
+      if (!this.closed) this.counters.oversize++;
+    },
+    onSendError: (err) => this.handleError(err),
+  };
+
+  private receive(msg: Buffer, address: string, port: number, arrivalMs: number): void {
     if (this.closed) return;
     const c = this.counters;
     c.packetsIn++;
     c.bytesIn += msg.length;
     const latched = this.srcAddress !== null;
-    if (latched ? rinfo.port !== this.srcPort || rinfo.address !== this.srcAddress : this.pinned) {
+    if (latched ? port !== this.srcPort || address !== this.srcAddress : this.pinned) {
       // (Pinned but no remote named yet: nothing is trusted until setRemote.)
       c.wrongSource++;
       return;
@@ -243,22 +287,21 @@ export class RtpEndpoint {
     }
     if (!latched) {
       // Symmetric RTP: the first valid source becomes both the only accepted source and where we send.
-      this.srcAddress = rinfo.address;
-      this.srcPort = rinfo.port;
-      this.dstAddress = rinfo.address;
-      this.dstPort = rinfo.port;
+      this.srcAddress = address;
+      this.srcPort = port;
+      this.dstAddress = address;
+      this.dstPort = port;
     }
-    const now = this.clock.now();
     try {
-      if (pt === this.audioPt) this.onPacket(pkt, now);
+      if (pt === this.audioPt) this.onPacket(pkt, arrivalMs);
       else {
         c.dtmfPackets++;
-        this.onDtmf?.(pkt, now);
+        this.onDtmf?.(pkt, arrivalMs);
       }
     } catch (err) {
       if (c.handlerErrors++ % 1000 === 0) this.log.error({ err }, 'rtp packet handler threw');
     }
-  };
+  }
 
   private readonly handleError = (err: Error): void => {
     // Send failures surface here for unconnected UDP sockets; never fatal for the call.

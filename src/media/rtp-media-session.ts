@@ -22,6 +22,7 @@ import type { CallSession, InboundTiming } from '../agent/call-port.ts';
 import type { EncodedFrame } from '../providers/types.ts';
 import { BridgeError, errorMessage } from '../errors.ts';
 import { FRAME_SAMPLES } from './audio-frame.ts';
+import { BatchedUdp } from './batched-udp.ts';
 import { DtmfReceiver } from './dtmf.ts';
 import { decoderFor, encoderFor, G711_PAYLOAD_TYPE, silenceByte, type G711Codec } from './g711.ts';
 import { JitterBuffer, type JitterBufferCounters } from './jitter-buffer.ts';
@@ -67,6 +68,8 @@ export interface RtpMediaCounters {
   bytesIn: number;
   bytesOut: number;
   malformed: Record<RtpMalformedCode, number>;
+  /** Datagrams over 2,048 bytes (batched UDP only): dropped. */
+  oversize: number;
   wrongSource: number;
   unknownPayload: number;
   late: number;
@@ -141,6 +144,8 @@ export class RtpMediaSession implements DeferredSend {
       codec: opts.codec,
       dtmfPayloadType: opts.dtmfPayloadType,
       clock: opts.ticker.clock,
+      // Sockets on a ticker that reads them (BatchedUdp) are read and written by it.
+      udp: opts.ticker.io instanceof BatchedUdp ? opts.ticker.io : null,
       logger: opts.logger,
       onPacket: (pkt, arrivalMs) => session?.onAudio(pkt, arrivalMs),
       onDtmf: (pkt) => session?.onDtmf(pkt),
@@ -224,6 +229,7 @@ export class RtpMediaSession implements DeferredSend {
       bytesIn: e.bytesIn,
       bytesOut: e.bytesOut,
       malformed: { ...e.malformed },
+      oversize: e.oversize,
       wrongSource: e.wrongSource,
       unknownPayload: e.unknownPayload,
       late: j.late,

@@ -38,6 +38,16 @@ export interface DeferredSend {
   flushSend(): void;
 }
 
+/**
+ * The sockets' side of the ticks (BatchedUdp): read as each sub-tick wakes, before its send
+ * phase, so the send phase sees the caller's latest frames; the packets of a burst leave in one call.
+ */
+export interface TickIo {
+  poll(): void;
+  beginBurst(): void;
+  endBurst(): void;
+}
+
 export interface TickerOptions {
   readonly periodMs?: number;
   /**
@@ -61,6 +71,8 @@ export interface TickerOptions {
    * tick per period.
    */
   readonly slots?: number;
+  /** Socket reads and batched sends driven by the ticks (see TickIo); none: sockets read themselves. */
+  readonly io?: TickIo;
   readonly logger?: pino.Logger;
 }
 
@@ -79,6 +91,7 @@ export class Ticker {
   readonly counters: TickerCounters = { ticks: 0, lateTicks: 0, skippedTicks: 0, errors: 0 };
   /** The clock ticks are scheduled on; media code stamping arrivals must read the same one. */
   readonly clock: Clock;
+  readonly io: TickIo | null;
   private readonly maxCatchUp: number;
   private readonly leadMs: number;
   private readonly log: pino.Logger;
@@ -114,6 +127,7 @@ export class Ticker {
     // Each sub-tick wakes early by its share of the lead (and blocks the loop for what its send phase
     // leaves of it): split, so the time held per period stays the same whatever the slots.
     this.leadMs = clock.waitUntil ? Math.max(0, Math.min((opts.leadMs ?? 0) / this.slots, this.slotMs / 2)) : 0;
+    this.io = opts.io ?? null;
     this.log = opts.logger ?? pino({ level: 'silent' });
   }
 
@@ -223,6 +237,7 @@ export class Ticker {
         this.counters.ticks++;
         if (now - nominal >= this.periodMs) this.counters.lateTicks++;
       }
+      this.poll();
       this.holding = this.leadMs > 0;
       this.fire(this.sendSubscribers[slot], n, nominal);
       this.holding = false;
@@ -249,7 +264,17 @@ export class Ticker {
     for (let i = 0; i < due.length && this.running; i += 3) this.fire(this.outSubscribers[due[i + 1]], due[i], due[i + 2]);
   };
 
+  private poll(): void {
+    if (this.io === null) return;
+    try {
+      this.io.poll();
+    } catch (err) {
+      this.threw(err, 'ticker socket poll threw');
+    }
+  }
+
   private flushHeld(): void {
+    this.io?.beginBurst();
     const held = this.held;
     for (let i = 0; i < held.length; i++) {
       try {
@@ -259,6 +284,11 @@ export class Ticker {
       }
     }
     held.length = 0;
+    try {
+      this.io?.endBurst();
+    } catch (err) {
+      this.threw(err, 'ticker burst send threw');
+    }
   }
 
   private fire(subs: readonly TickFn[], n: number, nominal: number): void {

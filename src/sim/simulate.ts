@@ -16,6 +16,7 @@ import { systemClock } from '../media/clock.ts';
 import { PortPool } from '../media/port-pool.ts';
 import { RtpEndpoint } from '../media/rtp-endpoint.ts';
 import { RtpMediaSession } from '../media/rtp-media-session.ts';
+import { batchedUdpFor } from '../media/batched-udp.ts';
 import { Ticker } from '../media/ticker.ts';
 import { createProviders } from '../providers/registry.ts';
 import { FliteTts } from '../providers/tts/flite.ts';
@@ -67,7 +68,9 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
   const campaign = loadCampaign(config.agent.campaign);
   const providers = createProviders(config.providers, { logger });
   const pool = new PortPool(config.media.rtpPortMin, config.media.rtpPortMax);
-  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots });
+  // The daemon's side reads and sends the daemon's way (media.rtpIo); the caller's endpoint below is a dgram socket.
+  const udp = batchedUdpFor(config.media.rtpIo, systemClock, logger);
+  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots, io: udp ?? undefined });
 
   // The caller's lines, synthesized once, before the call: the caller does not "think".
   const voice = new Map<string, Pcm>();
@@ -147,6 +150,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
     await media.close();
     await callerEndpoint.close();
     ticker.stop();
+    udp?.close();
   }
   const durationMs = Math.round(systemClock.now() - t0);
 

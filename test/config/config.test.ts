@@ -37,6 +37,12 @@ describe('config', () => {
     expect(ok.agent.transferConfirmMs).toBe(30_000);
   });
 
+  it('media.rtpIo: auto by default, one of auto/native/dgram, an unknown mode named', () => {
+    expect(validateConfig({}).media.rtpIo).toBe('auto');
+    expect(validateConfig({ media: { rtpIo: 'dgram' } }).media.rtpIo).toBe('dgram');
+    expect(() => validateConfig({ media: { rtpIo: 'uring' } })).toThrow(/media\.rtpIo = "?uring"?: .*'auto' \| 'native' \| 'dgram'/);
+  });
+
   it('rejects unknown keys and an inverted port range', () => {
     expect(() => validateConfig({ media: { rtpPortMin: 5000, rtpPortMax: 4000 } })).toThrow(/media\.rtpPortMax/);
     expect(() => validateConfig({ agnet: {} })).toThrow(/agnet/);

@@ -23,7 +23,7 @@ describe('scripts/install.sh', () => {
     const r = sh(['--dry-run', '--pkg-manager', 'apt', '--prefix', '/opt/ai-bridge-test', '--max-calls', '2000']);
     expect(r.status, r.stderr).toBe(0);
     const out = r.stdout;
-    expect(out).toContain('[dry-run] env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends flite libpocketsphinx3 pocketsphinx-en-us');
+    expect(out).toContain('[dry-run] env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends flite libpocketsphinx3 pocketsphinx-en-us python3 make g++');
     if (spawnSync('id', ['-u', 'ai-bridge']).status !== 0) expect(out).toMatch(/\[dry-run\] useradd --system .* ai-bridge/);
     expect(out).toContain('[dry-run] npm ci --omit=dev');
     expect(out).toMatch(/\[dry-run\] install -d -m 0750 .*\/var\/lib\/ai-bridge\/records/);
