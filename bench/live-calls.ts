@@ -15,6 +15,8 @@ import type { Brain } from '../src/agent/brain/types.ts';
 import { PortPool } from '../src/media/port-pool.ts';
 import { RtpMediaSession } from '../src/media/rtp-media-session.ts';
 import { writeRtpFixedHeader } from '../src/media/rtp-packet.ts';
+import { BatchedUdp, batchedUdpFor } from '../src/media/batched-udp.ts';
+import { systemClock } from '../src/media/clock.ts';
 import { Ticker } from '../src/media/ticker.ts';
 import { createVad } from '../src/media/vad.ts';
 import { loadBenchAudio } from './audio.ts';
@@ -47,7 +49,9 @@ export interface LiveCallsOptions {
 
 /** Calls and their callers, all on one Ticker; open/close any number over time (soak) or keep a set live (fuzz). */
 export class LiveCalls {
-  readonly ticker = new Ticker();
+  /** The daemon's socket I/O (media.rtpIo): batched when the addon is built. */
+  readonly udp: BatchedUdp | null;
+  readonly ticker: Ticker;
   readonly pool: PortPool;
   readonly calls = new Map<number, LiveCall>();
   private readonly cfg = benchConfig();
@@ -62,6 +66,8 @@ export class LiveCalls {
 
   constructor(opts: LiveCallsOptions) {
     this.pool = new PortPool(opts.portMin, opts.portMax);
+    this.udp = batchedUdpFor(this.cfg.media.rtpIo, systemClock);
+    this.ticker = new Ticker(systemClock, { io: this.udp ?? undefined });
     this.logger = opts.logger ?? pino({ level: 'silent' });
   }
 
@@ -144,6 +150,7 @@ export class LiveCalls {
     this.stopCallers?.();
     this.stopCallers = null;
     this.ticker.stop();
+    this.udp?.close();
   }
 
   private readonly rings = new Map<number, { bufs: Buffer[]; i: number; seq: number; ts: number; ssrc: number }>();

@@ -4,6 +4,7 @@
  * random moment, so hang-ups land in every conversation state. Afterwards memory, handles, ports and
  * ticker subscribers must be back to the baseline taken after a warm-up wave.
  */
+import { readdirSync } from 'node:fs';
 import { LiveCalls, type LiveCall } from './live-calls.ts';
 import { forceGc, prng } from './stats.ts';
 
@@ -27,6 +28,8 @@ export interface SoakSnapshot {
   activeHandles: number;
   timers: number;
   portsInUse: number;
+  /** The process's open file descriptors: batched-UDP sockets are not libuv handles, but they are fds. */
+  openFds: number;
   tickerSubscribers: number;
   liveCalls: number;
 }
@@ -61,6 +64,7 @@ async function snapshot(live: LiveCalls): Promise<SoakSnapshot> {
     // timers: the ticker's own, plus any a leak left behind
     timers: resources.filter((r) => r === 'Timeout').length,
     portsInUse: live.pool.inUse,
+    openFds: readdirSync('/proc/self/fd').length,
     tickerSubscribers: live.ticker.size,
     liveCalls: live.calls.size,
   };
@@ -135,6 +139,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     if (after.activeHandles > baseline.activeHandles) failures.push(`handles leaked: ${baseline.activeHandles} -> ${after.activeHandles}`);
     if (after.timers > baseline.timers) failures.push(`timers leaked: ${baseline.timers} -> ${after.timers}`);
     if (after.portsInUse !== 0) failures.push(`${after.portsInUse} RTP ports still in use`);
+    if (after.openFds > baseline.openFds) failures.push(`file descriptors leaked: ${baseline.openFds} -> ${after.openFds}`);
     if (after.tickerSubscribers !== baseline.tickerSubscribers) failures.push(`ticker subscribers ${baseline.tickerSubscribers} -> ${after.tickerSubscribers}`);
     if (after.liveCalls !== 0) failures.push(`${after.liveCalls} calls still live`);
     if (after.heapUsedMiB - baseline.heapUsedMiB > HEAP_TOLERANCE_MIB) {
@@ -151,7 +156,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
 
 export function formatSoakReport(r: SoakReport): string {
   const s = (x: SoakSnapshot): string =>
-    `rss ${x.rssMiB} MiB, heap ${x.heapUsedMiB} MiB, handles ${x.activeHandles}, timers ${x.timers}, ports ${x.portsInUse}, ticker subs ${x.tickerSubscribers}, live calls ${x.liveCalls}`;
+    `rss ${x.rssMiB} MiB, heap ${x.heapUsedMiB} MiB, handles ${x.activeHandles}, timers ${x.timers}, ports ${x.portsInUse}, fds ${x.openFds}, ticker subs ${x.tickerSubscribers}, live calls ${x.liveCalls}`;
   return [
     `soak ${r.ok ? 'PASSED' : 'FAILED'}: ${r.callsRun} calls (seed ${r.seed}) in ${r.seconds.toFixed(0)} s: ${r.waves} waves, then ${r.sequential} in sequence`,
     `  baseline: ${s(r.baseline)}`,

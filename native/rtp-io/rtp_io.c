@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define SLOT_BYTES 2048 /* a receive slot: G.711 at 60 ms is 492 bytes; bigger is flagged oversize */
-#define META 6          /* per datagram received: id, offset, length (-1 = oversize), addr, port, age µs */
+#define META 7 /* per datagram received: id, offset, length (-1 = oversize), addr, port, age µs, kernel drops */
 #define MAX_EVENTS 4096
 #define VLEN 8
 
@@ -85,7 +85,10 @@ static void *get_array(napi_env env, napi_value v, const char *name, napi_typeda
   return NULL;
 }
 
-/* open(addrU32, port) -> fd | -errno: a non-blocking IPv4 UDP socket bound there, kernel arrival times on. */
+/*
+ * open(addrU32, port) -> fd | -errno: a non-blocking IPv4 UDP socket bound there, with kernel
+ * arrival times and the count of datagrams the kernel dropped on a full receive queue.
+ */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_value a[2];
   int64_t addr, port;
@@ -100,7 +103,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
   sa.sin_addr.s_addr = htonl((uint32_t)addr);
-  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on) < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
     int e = errno;
     close(fd);
     return number(env, -e);
@@ -208,7 +212,8 @@ static int64_t ns_of(const struct timespec *t) { return (int64_t)t->tv_sec * 100
  * receive(epfd, data Uint8Array, meta Int32Array) -> datagrams read | -errno. Reads every socket of
  * the poller that has datagrams, until its queue is empty or data/meta are full (the rest stays
  * queued in the kernel for the next call). meta per datagram: id, offset into data, length (-1:
- * larger than a slot, dropped), source IPv4, source port, age in µs (now - kernel arrival time).
+ * larger than a slot, dropped), source IPv4, source port, age in µs (now - kernel arrival time),
+ * datagrams the kernel has dropped on this socket so far (its receive queue was full).
  */
 static napi_value js_receive(napi_env env, napi_callback_info info) {
   napi_value a[3];
@@ -224,7 +229,7 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
   struct mmsghdr msgs[VLEN];
   struct iovec iov[VLEN];
   struct sockaddr_in src[VLEN];
-  char ctl[VLEN][CMSG_SPACE(sizeof(struct timespec))];
+  char ctl[VLEN][CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(uint32_t))];
   int nev = epoll_wait((int)epfd, evs, MAX_EVENTS, 0);
   if (nev < 0) return number(env, errno == EINTR ? 0 : -errno);
   struct timespec now;
@@ -252,11 +257,14 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
       for (int j = 0; j < r; j++) {
         int32_t *m = meta + META * n;
         int64_t age_us = 0;
+        uint32_t dropped = 0;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[j].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[j].msg_hdr, c)) {
           if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
             struct timespec ts;
             memcpy(&ts, CMSG_DATA(c), sizeof ts);
             age_us = (ns_of(&now) - ns_of(&ts)) / 1000;
+          } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            memcpy(&dropped, CMSG_DATA(c), sizeof dropped);
           }
         }
         int oversize = (msgs[j].msg_hdr.msg_flags & MSG_TRUNC) != 0;
@@ -266,6 +274,7 @@ static napi_value js_receive(napi_env env, napi_callback_info info) {
         m[3] = (int32_t)ntohl(src[j].sin_addr.s_addr);
         m[4] = ntohs(src[j].sin_port);
         m[5] = age_us < 0 ? 0 : age_us > INT32_MAX ? INT32_MAX : (int32_t)age_us;
+        m[6] = (int32_t)(dropped & INT32_MAX); /* the socket's total so far (0 until the first drop) */
         if (!oversize) {
           if (data + pos != (uint8_t *)iov[j].iov_base) memmove(data + pos, iov[j].iov_base, msgs[j].msg_len);
           pos += (msgs[j].msg_len + 7) & ~(size_t)7;

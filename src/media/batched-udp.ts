@@ -35,7 +35,7 @@ interface RtpIoAddon {
 }
 
 const ADDON_PATH = fileURLToPath(new URL('../../native/rtp-io/build/Release/rtp_io.node', import.meta.url));
-const META = 6; // per datagram: id, offset, length (-1 oversize), source IPv4, source port, age µs
+const META = 7; // per datagram: id, offset, length (-1 oversize), source IPv4, source port, age µs, kernel drops
 const SLOT_BYTES = 2048; // the addon's receive slot
 /** Datagrams one poll reads at most (the rest wait in the kernel for the next sub-tick). */
 const MAX_READ = 4096;
@@ -77,6 +77,11 @@ export interface DatagramSink {
   onDatagram(msg: Buffer, address: string, port: number, arrivalMs: number): void;
   /** A datagram larger than the addon's slot (2,048 bytes): not RTP we can play, dropped. */
   onOversize(): void;
+  /**
+   * The kernel has dropped this many datagrams in all on this socket (its receive queue was full:
+   * nothing read it for too long, or a flood). Told when a datagram read after a drop shows it.
+   */
+  onKernelDrops(total: number): void;
   onSendError(err: NodeJS.ErrnoException): void;
 }
 
@@ -103,6 +108,8 @@ function errnoError(errno: number, syscall: string, detail: string): NodeJS.Errn
 
 /** One call's socket. */
 export class BatchedSocket {
+  /** Datagrams the kernel dropped on this socket so far (as last reported). */
+  kernelDrops = 0;
   private closed = false;
 
   constructor(
@@ -208,6 +215,10 @@ export class BatchedUdp implements TickIo {
       const m = i * META;
       const socket = this.sockets.get(meta[m]);
       if (socket === undefined) continue; // closed since the kernel queued it
+      if (meta[m + 6] !== socket.kernelDrops) {
+        socket.kernelDrops = meta[m + 6];
+        socket.sink.onKernelDrops(meta[m + 6]);
+      }
       const len = meta[m + 2];
       if (len < 0) {
         socket.sink.onOversize();

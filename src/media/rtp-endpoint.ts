@@ -61,6 +61,8 @@ export interface RtpEndpointCounters {
   malformed: Record<RtpMalformedCode, number>;
   /** Datagrams too big for the batched reader's slot (2,048 bytes): dropped, not RTP we play. */
   oversize: number;
+  /** Datagrams the kernel dropped on a full receive queue (batched UDP reports it; dgram cannot). */
+  kernelDrops: number;
   /** Datagrams from a source other than the latched/pinned peer. */
   wrongSource: number;
   /** Valid RTP with a payload type that is neither our codec nor telephone-event. */
@@ -83,6 +85,7 @@ export class RtpEndpoint {
     bytesOut: 0,
     malformed: { RTP_TRUNCATED: 0, RTP_BAD_VERSION: 0, RTP_BAD_PADDING: 0, RTP_BAD_EXTENSION: 0 },
     oversize: 0,
+    kernelDrops: 0,
     wrongSource: 0,
     unknownPayload: 0,
     dtmfPackets: 0,
@@ -260,6 +263,9 @@ export class RtpEndpoint {
     onDatagram: (msg, address, port, arrivalMs) => this.receive(msg, address, port, arrivalMs),
     onOversize: () => {
       if (!this.closed) this.counters.oversize++;
+    },
+    onKernelDrops: (total) => {
+      this.counters.kernelDrops = total;
     },
     onSendError: (err) => this.handleError(err),
   };

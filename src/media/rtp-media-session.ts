@@ -70,6 +70,8 @@ export interface RtpMediaCounters {
   malformed: Record<RtpMalformedCode, number>;
   /** Datagrams over 2,048 bytes (batched UDP only): dropped. */
   oversize: number;
+  /** Datagrams the kernel dropped on a full receive queue (batched UDP only). */
+  kernelDrops: number;
   wrongSource: number;
   unknownPayload: number;
   late: number;
@@ -230,6 +232,7 @@ export class RtpMediaSession implements DeferredSend {
       bytesOut: e.bytesOut,
       malformed: { ...e.malformed },
       oversize: e.oversize,
+      kernelDrops: e.kernelDrops,
       wrongSource: e.wrongSource,
       unknownPayload: e.unknownPayload,
       late: j.late,

@@ -36,16 +36,20 @@ interface Got {
   arrivalMs: number;
 }
 
-function recorder(): DatagramSink & { got: Got[]; oversize: number; errors: NodeJS.ErrnoException[] } {
+function recorder(): DatagramSink & { got: Got[]; oversize: number; kernelDrops: number; errors: NodeJS.ErrnoException[] } {
   const r = {
     got: [] as Got[],
     oversize: 0,
+    kernelDrops: 0,
     errors: [] as NodeJS.ErrnoException[],
     onDatagram(msg: Buffer, address: string, port: number, arrivalMs: number) {
       r.got.push({ msg, address, port, arrivalMs });
     },
     onOversize() {
       r.oversize++;
+    },
+    onKernelDrops(total: number) {
+      r.kernelDrops = total;
     },
     onSendError(err: NodeJS.ErrnoException) {
       r.errors.push(err);
@@ -183,6 +187,25 @@ describe('BatchedUdp', () => {
     expect(r.got.map((g) => [...g.msg])).toEqual([[4, 4]]);
   });
 
+  it('counts what the kernel dropped on a full receive queue, from the next datagram read', async () => {
+    const udp = newUdp();
+    const r = recorder();
+    udp.bind(HOST, BASE + 9, r);
+    const p = await peer();
+    // Nothing reads between polls: far more than the default receive queue (~208 KiB) holds.
+    for (let i = 0; i < 3000; i++) p.sock.send(Buffer.alloc(1000, 1), BASE + 9, HOST);
+    await sleep(20);
+    udp.poll(); // what the queue held: queued before the drops, so none of it tells
+    const held = r.got.length;
+    expect(held).toBeGreaterThan(0);
+    expect(held).toBeLessThan(3000);
+    expect(r.kernelDrops).toBe(0);
+    // The next datagram queued carries the socket's drop count.
+    await send(p.sock, Buffer.alloc(10, 2), BASE + 9);
+    await pollUntil(udp, () => r.got.length > held);
+    expect(r.kernelDrops).toBe(3000 - held);
+  });
+
   it('reports a failed send to its socket with the errno, in a burst and alone', () => {
     const udp = newUdp();
     const r = recorder();
@@ -206,9 +229,9 @@ describe('BatchedUdp', () => {
     expect(() => addon.sendTo(0, new Uint8Array(1), 0, 70000)).toThrow(/port must be an integer in 1\.\.65535/);
     expect(() => addon.sendBatch(2, new Int32Array(5), new Uint8Array(4), new Int32Array(2))).toThrow(/count exceeds the batch arrays/);
     expect(() => addon.sendBatch(1, new Int32Array([0, 0, 9, 2, 4]), new Uint8Array(4), new Int32Array(1))).toThrow(/outside data/);
-    expect(() => addon.receive(0, new Uint8Array(4), new Uint32Array(6) as unknown as Int32Array)).toThrow(/meta must be a Int32Array/);
+    expect(() => addon.receive(0, new Uint8Array(4), new Uint32Array(7) as unknown as Int32Array)).toThrow(/meta must be a Int32Array/);
     // A system call's failure is a -errno result, not a throw: the poller of a closed fd.
-    expect(addon.receive(999_999, new Uint8Array(4096), new Int32Array(6))).toBeLessThan(0);
+    expect(addon.receive(999_999, new Uint8Array(4096), new Int32Array(7))).toBeLessThan(0);
   });
 
   it('media.rtpIo chooses it: dgram never, native or auto when built', () => {
@@ -221,12 +244,22 @@ describe('BatchedUdp', () => {
   });
 });
 
+/** A lead needs a clock that can wait: this one waits by moving itself. */
+class WaitingClock extends ManualClock {
+  constructor(private readonly onWait: () => void = () => {}) {
+    super();
+  }
+  waitUntil(at: number): void {
+    this.onWait();
+    if (at > this.now()) this.advance(at - this.now());
+  }
+}
+
 describe('the Ticker drives a TickIo', () => {
   it('polls as each sub-tick wakes, before its send phase, and wraps the held sends in one burst', () => {
-    const clock = new ManualClock();
     const order: string[] = [];
+    const clock = new WaitingClock(() => order.push('wait'));
     const io: TickIo = { poll: () => order.push('poll'), beginBurst: () => order.push('begin'), endBurst: () => order.push('end') };
-    clock.waitUntil = () => order.push('wait');
     const ticker = new Ticker(clock, { io, leadMs: 4, slots: 2 });
     const held = { flushSend: () => order.push('flush') };
     ticker.add(() => {
@@ -332,11 +365,7 @@ class ToneCall implements CallSession {
 
 describe('RtpMediaSession on a Ticker with batched UDP', () => {
   it('hears what the ticks read and sends its packets in the ticks bursts', async () => {
-    const clock = new ManualClock();
-    // A lead needs a clock that can wait: this one waits by moving itself.
-    clock.waitUntil = (at) => {
-      if (at > clock.now()) clock.advance(at - clock.now());
-    };
+    const clock = new WaitingClock();
     const udp = newUdp(clock);
     const ticker = new Ticker(clock, { io: udp, leadMs: 3 });
     const call = new ToneCall();

@@ -30,7 +30,7 @@ export interface RtpBinderOptions {
 export interface RtpTotals {
   packetsIn: number;
   packetsOut: number;
-  /** Malformed, oversize, unknown payload type, duplicate, jitter-buffer overflow. */
+  /** Malformed, oversize, dropped by the kernel, unknown payload type, duplicate, jitter-buffer overflow. */
   dropped: number;
   late: number;
   wrongSource: number;
@@ -43,7 +43,7 @@ function addCounters(into: RtpTotals, c: ReturnType<RtpMediaSession['counters']>
   into.packetsOut += c.packetsOut;
   into.late += c.late;
   into.wrongSource += c.wrongSource;
-  into.dropped += c.unknownPayload + c.oversize + c.duplicate + c.overflow;
+  into.dropped += c.unknownPayload + c.oversize + c.kernelDrops + c.duplicate + c.overflow;
   for (const n of Object.values(c.malformed)) into.dropped += n;
 }
 
