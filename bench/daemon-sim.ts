@@ -69,7 +69,8 @@ async function main(): Promise<void> {
   const loop = monitorEventLoopDelay({ resolution: 1 });
   // The daemon's overload admission, watching only: how it judges each step with its defaults.
   const load = mediaLoadSource(ticker);
-  const guard = new OverloadGuard(systemClock, load, cfg.ops.overload);
+  const guardCpuPct = arg('guard-cpu-pct');
+  const guard = new OverloadGuard(systemClock, load, guardCpuPct ? { ...cfg.ops.overload, cpuPct: Number(guardCpuPct) } : cfg.ops.overload);
   let guardAtWindow = { ...guard.counters };
   const live: Live[] = [];
   const endReasons: Record<string, number> = {};

@@ -5,20 +5,21 @@
  * once a limit is clearly crossed. Writes the JSON, an SVG chart, and prints a table.
  */
 import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { summarizeProfile } from './profile-summary.ts';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { benchConfigSummary, type BenchMediaOptions } from './bench-config.ts';
+import { benchConfig, benchConfigSummary, type BenchMediaOptions } from './bench-config.ts';
 import { forkTs, nextMessage, reap, sleep } from './children.ts';
 import type { CallerResult, DaemonResult, FromCaller, FromDaemon } from './protocol.ts';
 import { Histogram, percentile, round } from './stats.ts';
 import { renderChart, type Series } from './svg.ts';
+import { loadRtpIo } from '../src/media/batched-udp.ts';
 import { measureUdpFloor, type UdpFloorResult } from './udp-floor.ts';
 
 export function formatUdpFloor(f: UdpFloorResult): string {
   return [
-    `  ${f.sockets} calls' datagrams alone (${f.datagramsPerSecond}/s each way): daemon-side ${f.sideCpuPct[0]} % + caller-side ${f.sideCpuPct[1]} % of a core`,
+    `  ${f.sockets} calls' datagrams alone (${f.datagramsPerSecond}/s each way): daemon-side (${f.daemonIo}) ${f.sideCpuPct[0]} % + caller-side (dgram) ${f.sideCpuPct[1]} % of a core`,
     `  = ${f.coresPer1000Calls} cores per 1,000 calls before any media work; ${f.usPerDatagram} µs CPU per datagram (send + receive), ${(f.delivered * 100).toFixed(2)} % delivered`,
     `  bare 20 ms tick wake-up jitter p99: ${f.tickWakeP99Ms.join(' / ')} ms; event-loop p99 ${f.eventLoopP99Ms.join(' / ')} ms`,
   ].join('\n');
@@ -36,6 +37,8 @@ export interface BenchOptions {
   tickSlots?: number;
   /** media.rtpIo for the daemon side (default: the daemon's default). */
   rtpIo?: BenchMediaOptions['rtpIo'];
+  /** ops.overload.cpuPct for the daemon side's guard (default: the daemon's default). */
+  guardCpuPct?: number;
   /**
    * Offer each step's calls one by one at this many per second, each admitted or refused by the
    * daemon's overload guard (ops.overload), instead of starting them all: how many calls the box
@@ -176,7 +179,13 @@ function cpuTimes(): { steal: number; total: number } | null {
 }
 
 async function runStep(n: number, o: BenchOptions): Promise<StepResult> {
-  const daemonArgs = [...(o.tickSlots ? [`--tick-slots=${o.tickSlots}`] : []), ...(o.rtpIo ? [`--rtp-io=${o.rtpIo}`] : [])];
+  const daemonArgs = [
+    ...(o.tickSlots ? [`--tick-slots=${o.tickSlots}`] : []),
+    ...(o.rtpIo ? [`--rtp-io=${o.rtpIo}`] : []),
+    ...(o.guardCpuPct ? [`--guard-cpu-pct=${o.guardCpuPct}`] : []),
+  ];
+  // An earlier run's profiles would be summarized instead of this one's (the biggest file wins).
+  if (o.profile) rmSync(profileDir(n), { recursive: true, force: true });
   const daemon = forkTs('daemon-sim.ts', o.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir(n)] : [], daemonArgs);
   let caller: ReturnType<typeof forkTs> | null = null;
   try {
@@ -407,14 +416,21 @@ export function chart(machine: Record<string, unknown>, steps: readonly StepResu
   );
 }
 
-export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<string, unknown>; steps: StepResult[]; udpFloor: UdpFloorResult | null; ramp: StepResult | null }> {
-  const machine = { ...machineInfo(), config: benchConfigSummary({ tickSlots: o.tickSlots, rtpIo: o.rtpIo }), durationS: o.durationS, warmupS: o.warmupS, seed: o.seed, rampPerS: o.rampPerS ?? null };
+export async function runLoadBench(o: BenchOptions): Promise<{
+  machine: Record<string, unknown>;
+  steps: StepResult[];
+  udpFloor: UdpFloorResult | null;
+  udpFloorBatched: UdpFloorResult | null;
+  ramp: StepResult | null;
+}> {
+  const machine = { ...machineInfo(), config: { ...benchConfigSummary({ tickSlots: o.tickSlots, rtpIo: o.rtpIo }), guardCpuPct: o.guardCpuPct ?? benchConfig().ops.overload.cpuPct }, durationS: o.durationS, warmupS: o.warmupS, seed: o.seed, rampPerS: o.rampPerS ?? null };
   const steps: StepResult[] = [];
   let udpFloor: UdpFloorResult | null = null;
+  let udpFloorBatched: UdpFloorResult | null = null;
   let ramp: StepResult | null = null;
   const save = (): void => {
     mkdirSync(dirname(o.out), { recursive: true });
-    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, udpFloor, steps, ramp }, null, 2) + '\n');
+    writeFileSync(o.out, JSON.stringify({ machine, targets: TARGETS, udpFloor, udpFloorBatched, steps, ramp }, null, 2) + '\n');
     writeFileSync(o.svg, chart(machine, steps, ramp));
   };
   if (o.floorSockets > 0) {
@@ -422,6 +438,11 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
     try {
       udpFloor = await measureUdpFloor({ sockets: o.floorSockets, seconds: Math.min(10, o.durationS) });
       o.log(formatUdpFloor(udpFloor));
+      // The same with the daemon side on batched UDP (media.rtpIo), when the addon is built.
+      if (!(loadRtpIo() instanceof Error)) {
+        udpFloorBatched = await measureUdpFloor({ sockets: o.floorSockets, seconds: Math.min(10, o.durationS), daemonIo: 'batched' });
+        o.log(formatUdpFloor(udpFloorBatched));
+      }
     } catch (err) {
       o.log(`UDP floor not measured: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -470,5 +491,5 @@ export async function runLoadBench(o: BenchOptions): Promise<{ machine: Record<s
     }
   }
   save();
-  return { machine, steps, udpFloor, ramp };
+  return { machine, steps, udpFloor, udpFloorBatched, ramp };
 }

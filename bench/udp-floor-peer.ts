@@ -2,19 +2,26 @@
  * One side of the UDP floor measurement (see udp-floor.ts): N sockets on 127.0.0.1, each sending one
  * 172-byte datagram (an RTP packet of 20 ms PCMU) every 20 ms to its peer socket in the other process
  * and counting what it receives; nothing else. Sends the daemon's way: the shared Ticker, unconnected
- * sockets with the IP-literal lookup, send order fixed per tick.
+ * sockets with the IP-literal lookup, send order fixed per tick. With `io: 'batched'` (the daemon
+ * side's media.rtpIo) the sockets are BatchedUdp's instead: read by the ticks, sent in the ticks'
+ * bursts, spread over the daemon's four sub-ticks.
  */
 import dgram from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ipLiteralLookup } from '../src/media/ip-lookup.ts';
-import { Ticker } from '../src/media/ticker.ts';
+import { BatchedUdp, type BatchedSocket } from '../src/media/batched-udp.ts';
+import { systemClock } from '../src/media/clock.ts';
+import { Ticker, type DeferredSend } from '../src/media/ticker.ts';
 import { sendLastToParent } from './children.ts';
 import { Histogram } from './stats.ts';
 
-type ToPeer = { type: 'open'; sockets: number } | { type: 'peer'; ports: number[] } | { type: 'measure' } | { type: 'stop' };
+type ToPeer = { type: 'open'; sockets: number; io?: 'dgram' | 'batched' } | { type: 'peer'; ports: number[] } | { type: 'measure' } | { type: 'stop' };
 
 const socks: dgram.Socket[] = [];
-const ticker = new Ticker();
+const batchedSocks: BatchedSocket[] = [];
+let udp: BatchedUdp | null = null;
+let ticker = new Ticker();
+const SLOTS = 4;
 const loop = monitorEventLoopDelay({ resolution: 1 });
 const wake = new Histogram(0.01, 200);
 let peerPorts: number[] = [];
@@ -29,6 +36,21 @@ const payload = Buffer.alloc(172, 0xff);
 process.on('message', (msg: ToPeer) => {
   void (async () => {
     if (msg.type === 'open') {
+      if (msg.io === 'batched') {
+        udp = new BatchedUdp(systemClock);
+        ticker = new Ticker(systemClock, { io: udp, slots: SLOTS, leadMs: 3 });
+        const sink = {
+          onDatagram: () => {
+            if (measuring) received++;
+          },
+          onOversize: () => {},
+          onKernelDrops: () => {},
+          onSendError: () => {},
+        };
+        for (let i = 0; i < msg.sockets; i++) batchedSocks.push(udp.bind('127.0.0.1', 0, sink));
+        process.send?.({ type: 'ready', ports: batchedSocks.map((s) => s.localPort) });
+        return;
+      }
       for (let i = 0; i < msg.sockets; i++) {
         const s = dgram.createSocket({ type: 'udp4', lookup: ipLiteralLookup() });
         s.on('message', () => {
@@ -41,6 +63,28 @@ process.on('message', (msg: ToPeer) => {
       process.send?.({ type: 'ready', ports: socks.map((s) => s.address().port) });
     } else if (msg.type === 'peer') {
       peerPorts = msg.ports;
+      if (udp !== null) {
+        // As the daemon does: each socket at its own sub-tick, its packet held in the send phase and
+        // sent in the sub-tick's burst at the instant.
+        for (let k = 0; k < SLOTS; k++) {
+          const burst: DeferredSend = {
+            flushSend: () => {
+              for (let i = k; i < batchedSocks.length; i += SLOTS) batchedSocks[i].send(payload, peerPorts[i], '127.0.0.1');
+            },
+          };
+          ticker.add(() => {
+            if (k === 0) {
+              const now = performance.now();
+              if (measuring && lastTick > 0) wake.add(Math.abs(now - lastTick - 20));
+              lastTick = now;
+            }
+            ticker.defer(burst);
+            if (measuring) sent += Math.ceil((batchedSocks.length - k) / SLOTS);
+          }, 'send', k);
+        }
+        ticker.start();
+        return;
+      }
       ticker.add(() => {
         const now = performance.now();
         if (measuring && lastTick > 0) wake.add(Math.abs(now - lastTick - 20));
@@ -61,6 +105,7 @@ process.on('message', (msg: ToPeer) => {
       ticker.stop();
       loop.disable();
       for (const s of socks) s.close();
+      udp?.close();
       sendLastToParent({
         type: 'result',
         windowMs,

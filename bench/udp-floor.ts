@@ -13,6 +13,8 @@ const round = (v: number, digits = 2): number => roundOrNull(v, digits) ?? 0;
 
 export interface UdpFloorResult {
   sockets: number;
+  /** How the daemon side's sockets were read and written (media.rtpIo); the caller side is node:dgram. */
+  daemonIo: 'dgram' | 'batched';
   /** CPU of one side (its N sockets sending and receiving 50 datagrams/s each), % of one core. */
   sideCpuPct: number[];
   /** Both sides together, scaled to 1,000 calls: cores needed to move the datagrams alone. */
@@ -37,11 +39,12 @@ interface PeerResult {
   eventLoopP99Ms: number;
 }
 
-export async function measureUdpFloor(o: { sockets: number; seconds: number; warmupS?: number }): Promise<UdpFloorResult> {
+export async function measureUdpFloor(o: { sockets: number; seconds: number; warmupS?: number; daemonIo?: 'dgram' | 'batched' }): Promise<UdpFloorResult> {
+  const daemonIo = o.daemonIo ?? 'dgram';
   const a = forkTs('udp-floor-peer.ts');
   const b = forkTs('udp-floor-peer.ts');
   try {
-    a.send({ type: 'open', sockets: o.sockets });
+    a.send({ type: 'open', sockets: o.sockets, io: daemonIo });
     b.send({ type: 'open', sockets: o.sockets });
     const ra = await nextMessage<{ type: 'ready'; ports: number[] }>(a, 'ready', 60_000);
     const rb = await nextMessage<{ type: 'ready'; ports: number[] }>(b, 'ready', 60_000);
@@ -63,6 +66,7 @@ export async function measureUdpFloor(o: { sockets: number; seconds: number; war
     const datagrams = x.sent + y.sent;
     return {
       sockets: o.sockets,
+      daemonIo,
       sideCpuPct: [round(cpu(x), 1), round(cpu(y), 1)],
       coresPer1000Calls: round(((cpu(x) + cpu(y)) / 100) * (1000 / o.sockets), 2),
       datagramsPerSecond: Math.round(perSecond),

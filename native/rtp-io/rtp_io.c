@@ -6,6 +6,10 @@
  * packets in one call (a sendto per packet, no JS in between). Sockets stay one per call: a flood
  * at one call fills that call's receive queue only.
  *
+ * Why our own C: no maintained npm package batches UDP for Node, and node:dgram cannot be made to.
+ * libuv can read with recvmmsg (UV_UDP_RECVMMSG), but Node neither enables it nor avoids the JS
+ * callback per datagram; and reading is driven by libuv's loop, not by our ticks.
+ *
  * Every function validates its arguments and throws TypeError/RangeError naming the bad one; a
  * system call's failure is returned as -errno, never thrown, so the caller counts it and goes on.
  */

@@ -3,7 +3,7 @@
  * --fuzz-events [--count N --seed S --max-seconds T] / --soak / --faults / --floor [--calls N] (the
  * UDP floor alone; the load benchmark measures it first unless --no-floor).
  * Load benchmark flags: `--tick-slots N` runs the daemon side with media.tickSlots N, `--rtp-io M`
- * with media.rtpIo M (auto, native or dgram); `--ramp R`
+ * with media.rtpIo M (auto, native or dgram), `--guard-cpu-pct P` its guard with ops.overload.cpuPct P; `--ramp R`
  * offers each step's calls at R per second through the overload guard. Past the limit the run ends
  * with one such ramp, at 20/s, of 1.3 times that step's calls (unless --no-ramp).
  * See bench/RESULTS.md for what each measures and the numbers on the reference box.
@@ -36,6 +36,13 @@ function parseRtpIo(v: string | undefined): 'auto' | 'native' | 'dgram' | undefi
   if (v === undefined) return undefined;
   if (v !== 'auto' && v !== 'native' && v !== 'dgram') {
     throw new BridgeError('CONFIG_INVALID', `--rtp-io expects auto, native or dgram (media.rtpIo), got "${String(v)}"`, { rtpIo: String(v) });
+  }
+  return v;
+}
+
+function parseGuardCpuPct(v: number | undefined): number | undefined {
+  if (v !== undefined && !(v >= 10 && v <= 100)) {
+    throw new BridgeError('CONFIG_INVALID', `--guard-cpu-pct expects a share of one core from 10 to 100 (ops.overload.cpuPct), got ${v}`, { guardCpuPct: v });
   }
   return v;
 }
@@ -98,7 +105,11 @@ export async function run(args: ParsedArgs): Promise<number> {
     const { measureUdpFloor } = await import('../../bench/udp-floor.ts');
     const { formatUdpFloor } = await import('../../bench/load-bench.ts');
     const sockets = flagNumber(args, 'calls') ?? 1000;
-    log(formatUdpFloor(await measureUdpFloor({ sockets, seconds: flagNumber(args, 'duration') ?? 10 })));
+    const seconds = flagNumber(args, 'duration') ?? 10;
+    log(formatUdpFloor(await measureUdpFloor({ sockets, seconds })));
+    // and with the daemon side on batched UDP (media.rtpIo), when the addon is built
+    const { loadRtpIo } = await import('../media/batched-udp.ts');
+    if (!(loadRtpIo() instanceof Error)) log(formatUdpFloor(await measureUdpFloor({ sockets, seconds, daemonIo: 'batched' })));
     return 0;
   }
   const { runLoadBench, formatTable } = await import('../../bench/load-bench.ts');
@@ -116,6 +127,7 @@ export async function run(args: ParsedArgs): Promise<number> {
     portMax: flagNumber(args, 'port-max') ?? 49999,
     tickSlots: parseTickSlots(flagNumber(args, 'tick-slots')),
     rtpIo: parseRtpIo(flagString(args, 'rtp-io')),
+    guardCpuPct: parseGuardCpuPct(flagNumber(args, 'guard-cpu-pct')),
     rampPerS,
     // Past the limit, one ramp through the overload guard (unless --no-ramp, or every step is one).
     rampAfterPerS: args.flags['no-ramp'] || rampPerS ? undefined : RAMP_AFTER_PER_S,

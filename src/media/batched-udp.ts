@@ -40,6 +40,7 @@ const SLOT_BYTES = 2048; // the addon's receive slot
 /** Datagrams one poll reads at most (the rest wait in the kernel for the next sub-tick). */
 const MAX_READ = 4096;
 const MAX_BURST = 4096;
+const MAX_AGE_MS = 5000;
 
 let loaded: RtpIoAddon | Error | null = null;
 
@@ -138,7 +139,7 @@ export class BatchedSocket {
 }
 
 export class BatchedUdp implements TickIo {
-  readonly counters = { polls: 0, datagramsIn: 0, bursts: 0, datagramsOut: 0, sendErrors: 0 };
+  readonly counters = { polls: 0, pollErrors: 0, datagramsIn: 0, bursts: 0, datagramsOut: 0, sendErrors: 0, sinkErrors: 0 };
   private readonly addon: RtpIoAddon;
   private readonly poller: number;
   private readonly sockets = new Map<number, BatchedSocket>();
@@ -200,7 +201,8 @@ export class BatchedUdp implements TickIo {
     if (this.closedAll || this.sockets.size === 0) return;
     this.counters.polls++;
     const n = this.addon.receive(this.poller, this.inData, this.inMeta);
-    if (n <= 0) return; // -errno: epoll itself failed; the next poll tries again
+    if (n < 0) this.counters.pollErrors++; // -errno: epoll itself failed; the next poll tries again
+    if (n <= 0) return;
     this.counters.datagramsIn += n;
     const now = this.clock.now();
     const meta = this.inMeta;
@@ -230,7 +232,14 @@ export class BatchedUdp implements TickIo {
         this.lastInString = numberToIpv4(addr);
       }
       const msg = slab.subarray(meta[m + 1], meta[m + 1] + len);
-      socket.sink.onDatagram(msg, this.lastInString, meta[m + 4], now - meta[m + 5] / 1000);
+      // A step of the wall clock (the kernel stamps CLOCK_REALTIME) must not date a packet minutes
+      // back: no datagram waits in a queue for longer than a stalled loop, a few seconds at most.
+      const ageMs = Math.min(meta[m + 5] / 1000, MAX_AGE_MS);
+      try {
+        socket.sink.onDatagram(msg, this.lastInString, meta[m + 4], now - ageMs);
+      } catch {
+        this.counters.sinkErrors++; // (a sink must not throw; if one does, the other calls' datagrams still go out)
+      }
     }
   }
 

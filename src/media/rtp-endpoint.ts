@@ -6,7 +6,10 @@
  * nothing while nothing is heard, so waiting for an inbound packet to learn the peer would leave
  * the caller in silence. Inbound, the first valid RTP source is latched (or the configured remote
  * when pinned) and packets from anywhere else are dropped and counted. Nothing that arrives on the
- * socket can throw out of the 'message' handler: bad datagrams become counters.
+ * socket can throw out of the handler: bad datagrams become counters.
+ *
+ * The socket is a node:dgram one that reads itself, or, given the Ticker's BatchedUdp, one the
+ * ticks read and write in batches (the same checks and counters either way).
  */
 import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
@@ -35,7 +38,7 @@ export interface RtpEndpointOptions {
   /** Audio payload type accepted: 0 for ulaw (default), 8 for alaw. */
   readonly codec?: G711Codec;
   readonly dtmfPayloadType?: number;
-  /** Audio packet, in arrival order. The payload views a Buffer owned by this packet alone. */
+  /** Audio packet, in arrival order. The payload views bytes no other packet shares (keep it as long as needed). */
   readonly onPacket: (pkt: RtpPacket, arrivalMs: number) => void;
   /** RFC 4733 telephone-event packet (repeats included; see DtmfReceiver). */
   readonly onDtmf?: (pkt: RtpPacket, arrivalMs: number) => void;

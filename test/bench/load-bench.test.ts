@@ -43,6 +43,14 @@ describe('npm run bench (one small step)', () => {
     expect(r.udpFloor?.sockets).toBe(10);
     expect(r.udpFloor!.delivered).toBeGreaterThan(0.95);
     expect(r.udpFloor!.usPerDatagram).toBeGreaterThan(0);
+    expect(r.udpFloor!.daemonIo).toBe('dgram');
+    // and again with the daemon side on batched UDP (CI builds the addon), each datagram counted
+    expect(r.udpFloorBatched?.daemonIo).toBe('batched');
+    expect(r.udpFloorBatched!.sockets).toBe(10);
+    expect(r.udpFloorBatched!.delivered).toBeGreaterThan(0.95);
+    expect(r.udpFloorBatched!.delivered).toBeLessThan(1.05); // (window edges: a few sent before it are received in it)
+    expect(json.udpFloorBatched.daemonIo).toBe('batched');
+    expect(json.machine.config.rtpIo).toBe('auto');
     expect(readFileSync(join(dir, 'results.svg'), 'utf8')).toMatch(/<svg[^>]*>[\s\S]*<\/svg>\s*$/);
   }, 90_000);
 });
@@ -74,13 +82,15 @@ describe('npm run bench -- --ramp (calls offered one by one through the overload
 });
 
 describe('ai-bridge bench: bad flags', () => {
-  it('rejects --tick-slots outside 1-10, a --ramp rate out of range and bad --steps before any step starts, naming the flag and value', async () => {
+  it('rejects --tick-slots outside 1-10, a --ramp rate out of range, an unknown --rtp-io, a --guard-cpu-pct out of range and bad --steps before any step starts, naming the flag and value', async () => {
     for (const [flag, value, pattern] of [
       ['--tick-slots', '0', /--tick-slots expects an integer from 1 to 10 \(media\.tickSlots\), got 0/],
       ['--tick-slots', '2.5', /--tick-slots .* got 2\.5/],
       ['--steps', '50,0', /--steps expects .* got "50,0"/],
       ['--ramp', '0', /--ramp expects calls per second, more than 0 and at most 500, got 0/],
       ['--ramp', '501', /--ramp .* got 501/],
+      ['--rtp-io', 'uring', /--rtp-io expects auto, native or dgram \(media\.rtpIo\), got "uring"/],
+      ['--guard-cpu-pct', '5', /--guard-cpu-pct expects a share of one core from 10 to 100 \(ops\.overload\.cpuPct\), got 5/],
     ] as const) {
       const err = await runBenchCommand(parseArgs(['bench', flag, value, '--out', join(dir, 'never.json')])).catch((e: unknown) => e);
       expect(isBridgeError(err, 'CONFIG_INVALID'), String(err)).toBe(true);
