@@ -5,9 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EventEmitter } from 'node:events';
-import type { CallSession, CallSessionEvents } from '../../src/agent/call-port.ts';
-import type { CallRecord } from '../../src/agent/call-record.ts';
+import type { CallSession } from '../../src/agent/call-port.ts';
 import { BatchedUdp, batchedUdpFor, loadRtpIo, type DatagramSink } from '../../src/media/batched-udp.ts';
 import { ManualClock, systemClock } from '../../src/media/clock.ts';
 import { ulawEncode } from '../../src/media/g711.ts';
@@ -16,6 +14,7 @@ import { RtpEndpoint } from '../../src/media/rtp-endpoint.ts';
 import { RtpMediaSession } from '../../src/media/rtp-media-session.ts';
 import { parseRtp, writeRtp, type RtpPacket } from '../../src/media/rtp-packet.ts';
 import { Ticker, type TickIo } from '../../src/media/ticker.ts';
+import { CallSessionEventsStub } from '../helpers/call-session-events.ts';
 
 const HOST = '127.0.0.1';
 // Below Linux's ephemeral range (32768-60999), where no socket bound to port 0 can hold one, and
@@ -336,11 +335,10 @@ describe('RtpEndpoint on batched UDP', () => {
   });
 });
 
-class ToneCall implements CallSession {
+class ToneCall extends CallSessionEventsStub implements CallSession {
   readonly id = 'tone-1';
   heard = 0;
   replies = 0;
-  private readonly ee = new EventEmitter();
   async start(): Promise<void> {}
   pushInbound(frame: Int16Array): void {
     if (frame.some((s) => s !== 0)) this.heard++;
@@ -350,17 +348,6 @@ class ToneCall implements CallSession {
     return Int16Array.from({ length: 160 }, (_, i) => Math.round(4000 * Math.sin(i / 3)));
   }
   dtmf(): void {}
-  end(): void {
-    this.ee.emit('ended', { callId: this.id } as unknown as CallRecord);
-  }
-  on<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
-    this.ee.on(event, listener as (...a: unknown[]) => void);
-    return this;
-  }
-  off<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
-    this.ee.off(event, listener as (...a: unknown[]) => void);
-    return this;
-  }
 }
 
 describe('RtpMediaSession on a Ticker with batched UDP', () => {

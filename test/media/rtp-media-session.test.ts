@@ -1,9 +1,7 @@
 import dgram from 'node:dgram';
-import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CallSession, CallSessionEvents, EndReason, InboundTiming } from '../../src/agent/call-port.ts';
-import type { CallRecord } from '../../src/agent/call-record.ts';
+import type { CallSession, InboundTiming } from '../../src/agent/call-port.ts';
 import type { Pcm } from '../../src/media/audio-frame.ts';
 import { ManualClock } from '../../src/media/clock.ts';
 import { buildTelephoneEvents } from '../../src/media/dtmf.ts';
@@ -13,6 +11,7 @@ import { RtpMediaSession } from '../../src/media/rtp-media-session.ts';
 import { parseRtp, writeRtp, type RtpPacket } from '../../src/media/rtp-packet.ts';
 import { Ticker } from '../../src/media/ticker.ts';
 import type { EncodedFrame } from '../../src/providers/types.ts';
+import { CallSessionEventsStub } from '../helpers/call-session-events.ts';
 
 const HOST = '127.0.0.1';
 // Above Linux's ephemeral range (32768-60999), where no socket bound to port 0 elsewhere can hold
@@ -24,7 +23,7 @@ const BASE = 65000 + (process.pid % 5) * 20;
  * real reply, the echo starts once a frame is buffered ahead (two frames queued) and then plays
  * the queue out: the frame a tick pulls was heard on an earlier tick.
  */
-class EchoCall implements CallSession {
+class EchoCall extends CallSessionEventsStub implements CallSession {
   readonly id = 'echo-1';
   readonly heard: { pcm: Int16Array; encoded?: Uint8Array; codec?: string; ageMs?: number; pendingLoud?: boolean }[] = [];
   readonly digits: string[] = [];
@@ -37,7 +36,6 @@ class EchoCall implements CallSession {
   pollTurnEnd?: () => boolean;
   hasOutbound?: () => boolean;
   private echoing = false;
-  private readonly ee = new EventEmitter();
   async start(): Promise<void> {}
   pushInbound(frame: Pcm, encoded?: EncodedFrame, timing?: InboundTiming): void {
     this.log.push('push');
@@ -62,18 +60,6 @@ class EchoCall implements CallSession {
   }
   dtmf(digit: string): void {
     this.digits.push(digit);
-  }
-  end(_reason: EndReason): void {
-    // The record's content does not matter to the media plane.
-    this.ee.emit('ended', { callId: this.id } as unknown as CallRecord);
-  }
-  on<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
-    this.ee.on(event, listener as (...a: unknown[]) => void);
-    return this;
-  }
-  off<E extends keyof CallSessionEvents>(event: E, listener: (...args: CallSessionEvents[E]) => void): this {
-    this.ee.off(event, listener as (...a: unknown[]) => void);
-    return this;
   }
   listeners(): number {
     return this.ee.listenerCount('ended') + this.ee.listenerCount('ready');

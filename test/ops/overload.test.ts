@@ -123,8 +123,8 @@ describe('OverloadGuard', () => {
     expect(clock.pendingTimers()).toBe(0);
   });
 
-  it('the daemon defaults: 1 s windows, 2 to refuse, 5 to recover, loop p99 over 40 ms or the main thread over 80 %', () => {
-    expect(opsSchema.parse({}).overload).toEqual({ enabled: true, eventLoopP99Ms: 40, cpuPct: 80, windowMs: 1000, enterWindows: 2, exitWindows: 5 });
+  it('the daemon defaults: 1 s windows, 2 to refuse, 5 to recover, loop p99 over 40 ms or the main thread over 70 %', () => {
+    expect(opsSchema.parse({}).overload).toEqual({ enabled: true, eventLoopP99Ms: 40, cpuPct: 70, windowMs: 1000, enterWindows: 2, exitWindows: 5 });
     expect(() => opsSchema.parse({ overload: { windowMs: 50 } })).toThrow(/windowMs/);
   });
 });
