@@ -58,8 +58,8 @@ export const mediaSchema = z
      * `npm ci`) for IPv4 bind addresses: each sub-tick reads every socket that has datagrams in one
      * call and sends its burst in one call, with the kernel's arrival times; node:dgram when the
      * addon is not built. 'native': the same, but refuse to start without it. 'dgram': sockets that
-     * read themselves (one JS callback per datagram). Batched I/O cut the UDP floor from 42-43 % to
-     * 25-26 % of a core per side at 1,000 calls (bench/RESULTS.md).
+     * read themselves (one JS callback per datagram). Batched, the daemon's side of the UDP floor at
+     * 1,000 calls fell by about 40 %, and its CPU at 500 calls by 14-31 points (bench/RESULTS.md).
      */
     rtpIo: z.enum(['auto', 'native', 'dgram']).default('auto'),
     vad: vadSchema,
