@@ -18,7 +18,7 @@ import { Ticker } from '../src/media/ticker.ts';
 import { mediaLoadSource, OverloadGuard } from '../src/ops/overload.ts';
 import { loadBenchAudio } from './audio.ts';
 import { openBenchMedia, type BenchMedia } from './media-glue.ts';
-import { SPURT_GAP_MS, type DaemonResult, type FromDaemon, type ToDaemon } from './protocol.ts';
+import { SPURT_GAP_MS, type DaemonResult, type FromDaemon, type TimelineSecond, type ToDaemon } from './protocol.ts';
 import { BenchBrain, InstantStt, InstantTts } from './providers.ts';
 import { Histogram } from './stats.ts';
 
@@ -134,6 +134,40 @@ async function main(): Promise<void> {
     }
   }).observe({ entryTypes: ['gc'] });
   const tickWork = new Histogram(0.01, 200);
+  // The window second by second (see TimelineSecond).
+  const timeline: TimelineSecond[] = [];
+  const loopSecond = monitorEventLoopDelay({ resolution: 1 });
+  let second = { cpu: process.cpuUsage(), ticker: { ...ticker.counters }, packetsIn: 0, packetsOut: 0 };
+  const packetTotals = (): { packetsIn: number; packetsOut: number } => {
+    let packetsIn = 0;
+    let packetsOut = 0;
+    for (const l of live) {
+      const c = l.media.counters();
+      packetsIn += c.packetsIn ?? 0;
+      packetsOut += c.packetsOut ?? 0;
+    }
+    return { packetsIn, packetsOut };
+  };
+  const startSecond = (): void => {
+    second = { cpu: process.cpuUsage(), ticker: { ...ticker.counters }, ...packetTotals() };
+    loopSecond.reset();
+  };
+  const endSecond = (): void => {
+    const cpu = process.cpuUsage(second.cpu);
+    const packets = packetTotals();
+    const t = ticker.counters;
+    timeline.push({
+      cpuPct: Math.round((cpu.user + cpu.system) / 1000) / 10,
+      sysPct: Math.round(cpu.system / 1000) / 10,
+      lateTicks: t.lateTicks - second.ticker.lateTicks,
+      skippedTicks: t.skippedTicks - second.ticker.skippedTicks,
+      loopP99Ms: Math.round(loopSecond.percentile(99) / 1e4) / 100,
+      packetsIn: packets.packetsIn - second.packetsIn,
+      packetsOut: packets.packetsOut - second.packetsOut,
+    });
+    startSecond();
+  };
+  let secondTimer: NodeJS.Timeout | null = null;
 
   const sumMedia = (): Record<string, number> => {
     const s: Record<string, number> = {};
@@ -224,6 +258,9 @@ async function main(): Promise<void> {
           }
           loop.enable();
           loop.reset();
+          loopSecond.enable();
+          startSecond();
+          secondTimer = setInterval(endSecond, 1000);
           measuring = true;
           guardAtWindow = { ...guard.counters };
           guard.start(); // (a ramp's is running already)
@@ -231,6 +268,8 @@ async function main(): Promise<void> {
           const windowMs = performance.now() - windowStart;
           const cpu = process.cpuUsage(cpuStart);
           loop.disable();
+          if (secondTimer) clearInterval(secondTimer);
+          loopSecond.disable();
           measuring = false;
           const mediaNow = sumMedia();
           const media: Record<string, number> = {};
@@ -267,6 +306,7 @@ async function main(): Promise<void> {
             sendJitter: sendJitter.toSparse(),
             gcPause,
             tickWork: tickWork.toSparse(),
+            timeline,
             ticker: {
               ticks: t.ticks - tickerAtWindow.ticks,
               lateTicks: t.lateTicks - tickerAtWindow.lateTicks,

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { benchConfig, benchConfigSummary, type BenchMediaOptions } from './bench-config.ts';
 import { forkTs, nextMessage, reap, sleep } from './children.ts';
-import type { CallerResult, DaemonResult, FromCaller, FromDaemon } from './protocol.ts';
+import type { CallerResult, DaemonResult, FromCaller, FromDaemon, TimelineSecond } from './protocol.ts';
 import { Histogram, percentile, round } from './stats.ts';
 import { renderChart, type Series } from './svg.ts';
 import { loadRtpIo } from '../src/media/batched-udp.ts';
@@ -94,6 +94,8 @@ export interface StepResult {
   sendJitterMaxMs: number | null;
   tickWorkP50Ms: number | null;
   tickWorkP99Ms: number | null;
+  /** The daemon side's window second by second: CPU, late and skipped ticks, loop delay, packets in and out. */
+  timeline: TimelineSecond[];
   intervalP50Ms: number | null;
   intervalP99Ms: number | null;
   internalLoss: number | null;
@@ -278,6 +280,7 @@ function summarize(offered: number, d: DaemonResult, c: CallerResult, stealPct: 
     sendJitterMaxMs: round(sendJ.max, 2),
     tickWorkP50Ms: round(work.p50, 2),
     tickWorkP99Ms: round(work.p99, 2),
+    timeline: d.timeline,
     intervalP50Ms: round(interval.p50, 2),
     intervalP99Ms: round(interval.p99, 2),
     internalLoss: sent > 0 && sentWindow > 0 ? round(socketDrops / sent + jbDrops / sentWindow, 6) : null,
@@ -323,7 +326,7 @@ function failedStep(n: number, err: unknown): StepResult {
   return {
     calls: n, offeredCalls: n, cpuPerCallPct: nul, daemonCpuPct: nul, daemonSysShare: nul, rssPerCallMiB: nul, rssSetupPerCallMiB: nul, jitterP50Ms: nul,
     jitterP99Ms: nul, jitterMaxMs: nul, jitterSteadyP99Ms: nul, jitterFirstIntervalP50Ms: nul, jitterFirstIntervalP99Ms: nul, jitterFirstIntervalShare: nul, sendJitterP50Ms: nul, sendJitterP99Ms: nul, sendJitterMaxMs: nul,
-    tickWorkP50Ms: nul, tickWorkP99Ms: nul, intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
+    tickWorkP50Ms: nul, tickWorkP99Ms: nul, timeline: [], intervalP50Ms: nul, intervalP99Ms: nul, internalLoss: nul, socketLoss: nul,
     jitterBufferLoss: nul, jitterBufferLossWholeStep: nul, turnLatencyP50Ms: nul, turnLatencyP95Ms: nul, addedLatencyP50Ms: nul, addedLatencyP95Ms: nul, addedLatencyLevelCutP50Ms: nul,
     bargeInP50Ms: nul, bargeInP95Ms: nul, bargeInNotStopped: 0, turns: 0, bargeIns: 0, turnTimeouts: 0,
     eventLoopP99Ms: nul, eventLoopMaxMs: nul, gcPauseMaxMs: nul, gcPauseShare: nul, callerEventLoopP99Ms: nul, callerCpuPct: nul, tickerLateTicks: 0,

@@ -18,6 +18,23 @@ export type ToDaemon =
   | { type: 'measure' }
   | { type: 'stop' };
 
+/**
+ * One second of the measured window on the daemon side: how the load moved. The bench's calls
+ * start within seconds of each other, so their talk phases drift apart only slowly, and a second in
+ * which most agents are speaking costs more than one in which most callers are.
+ */
+export interface TimelineSecond {
+  /** Process CPU (user + system) in that second, % of one core; `sysPct` the system part. */
+  cpuPct: number;
+  sysPct: number;
+  lateTicks: number;
+  skippedTicks: number;
+  loopP99Ms: number;
+  /** RTP packets the calls received / sent in that second. */
+  packetsIn: number;
+  packetsOut: number;
+}
+
 export interface DaemonResult {
   calls: number;
   /** Calls started (all of them, or those the guard admitted in a ramp). */
@@ -43,6 +60,8 @@ export interface DaemonResult {
   /** Time from the first to the last call's media work within one tick. */
   tickWork: SparseHistogram;
   ticker: { ticks: number; lateTicks: number; skippedTicks: number; errors: number };
+  /** The window second by second. */
+  timeline: TimelineSecond[];
   /** The daemon's overload guard (ops.overload defaults) judging this window: would it have refused new calls? */
   overload: { windows: number; badWindows: number; overloads: number; overloadedWindows: number; refusingAtEnd: boolean };
   /** The Call's own metrics (call time): turn latency and barge-in stop, all turns in the window. */

@@ -40,6 +40,13 @@ describe('npm run bench (one small step)', () => {
     expect(s.guardWindows).toBeLessThanOrEqual(11);
     expect(s.guardBadWindows).toBeLessThanOrEqual(s.guardWindows);
     expect(s.guard).toBe(`${s.guardRefused ? 'REFUSE' : 'ok'} ${s.guardBadWindows}/${s.guardWindows}`);
+    // the window second by second: 10 calls' packets both ways (50 a second each way per talking call)
+    expect(s.timeline.length).toBeGreaterThanOrEqual(8);
+    expect(s.timeline.length).toBeLessThanOrEqual(11);
+    const inPerSecond = s.timeline.map((t: { packetsIn: number }) => t.packetsIn);
+    expect(Math.min(...inPerSecond)).toBeGreaterThan(300); // the callers send all the time
+    expect(Math.max(...inPerSecond)).toBeLessThan(700);
+    expect(s.timeline.every((t: { cpuPct: number; sysPct: number }) => t.cpuPct >= t.sysPct && t.sysPct >= 0)).toBe(true);
     expect(r.udpFloor?.sockets).toBe(10);
     expect(r.udpFloor!.delivered).toBeGreaterThan(0.95);
     expect(r.udpFloor!.usPerDatagram).toBeGreaterThan(0);
