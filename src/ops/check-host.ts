@@ -1,10 +1,13 @@
 /**
  * Host checks: our RTP port range must be bindable and must not overlap Asterisk's own
- * (rtp.conf rtpstart/rtpend, default 10000-20000); the records folder needs free space.
+ * (rtp.conf rtpstart/rtpend, default 10000-20000); the records folder needs free space; the RTP
+ * socket I/O the config asks for must be there.
  */
 import { createSocket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
+import { loadRtpIo } from '../media/batched-udp.ts';
 import { fail, pass, type CheckResult } from './check.ts';
 
 /** Asterisk's compiled-in defaults when rtp.conf does not say. */
@@ -92,4 +95,17 @@ export async function checkDisk(dir: string, minFreeMb: number): Promise<CheckRe
   } catch (err) {
     return fail('records disk', `${dir}: ${(err as Error).message}`);
   }
+}
+
+/**
+ * media.rtpIo against this build: batched I/O needs native/rtp-io built (by `npm ci`). `auto`
+ * without it still runs, on node:dgram (a warning: it costs more CPU per call); `native` does not.
+ */
+export function checkRtpIo(mode: 'auto' | 'native' | 'dgram', bindAddress: string, load: () => unknown = loadRtpIo): CheckResult {
+  if (mode === 'dgram') return pass('rtp io', 'node:dgram sockets (media.rtpIo: dgram)');
+  if (isIPv6(bindAddress)) return pass('rtp io', `node:dgram sockets: batched I/O is IPv4 only and media.bindAddress is ${bindAddress}`, true);
+  const addon = load();
+  if (!(addon instanceof Error)) return pass('rtp io', 'batched (native/rtp-io built)');
+  if (mode === 'native') return fail('rtp io', `media.rtpIo is "native" but the ${addon.message}`);
+  return pass('rtp io', `node:dgram sockets, more CPU per call: the ${addon.message}`, true);
 }

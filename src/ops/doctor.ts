@@ -6,7 +6,7 @@
 import type { Config } from '../config/schema.ts';
 import { opsSchema, type OpsConfig } from '../config/ops.ts';
 import { scrub, type CheckResult } from './check.ts';
-import { checkDisk, checkRtpRange } from './check-host.ts';
+import { checkDisk, checkRtpIo, checkRtpRange } from './check-host.ts';
 import { checkAri, checkEsl } from './check-pbx.ts';
 import { checkProviders } from './check-providers.ts';
 import { checkVicidial } from './check-vicidial.ts';
@@ -53,6 +53,7 @@ export async function runDoctor(cfg: Config, opts: DoctorOptions = {}): Promise<
       }),
     );
     jobs.push(checkDisk(cfg.records.dir, ops.doctor.minFreeDiskMb).then((r) => [r]));
+    jobs.push(Promise.resolve([checkRtpIo(cfg.media.rtpIo, cfg.media.bindAddress)]));
   }
   const settled = await Promise.allSettled(jobs);
   const secrets = collectSecrets(cfg);

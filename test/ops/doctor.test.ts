@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.ts';
 import { opsSchema } from '../../src/config/ops.ts';
 import { doctorCommand } from '../../src/ops/cli-doctor.ts';
-import { checkDisk, checkRtpRange, parseRtpConf } from '../../src/ops/check-host.ts';
+import { checkDisk, checkRtpIo, checkRtpRange, parseRtpConf } from '../../src/ops/check-host.ts';
 import { checkAri, checkEsl, parseAsteriskVersion, supportsExternalMedia } from '../../src/ops/check-pbx.ts';
 import { checkProviders } from '../../src/ops/check-providers.ts';
 import { checkVicidial } from '../../src/ops/check-vicidial.ts';
@@ -215,6 +215,16 @@ describe('host checks', () => {
       busy.close();
     }
   });
+  it('says which RTP socket I/O the config gets on this build: batched, or node:dgram and why', () => {
+    expect(checkRtpIo('auto', '127.0.0.1')).toEqual({ name: 'rtp io', ok: true, detail: 'batched (native/rtp-io built)' });
+    expect(checkRtpIo('dgram', '127.0.0.1')).toEqual({ name: 'rtp io', ok: true, detail: 'node:dgram sockets (media.rtpIo: dgram)' });
+    expect(checkRtpIo('auto', '::1')).toMatchObject({ ok: true, warn: true, detail: expect.stringContaining('IPv4 only') });
+    // a box where the addon was not built (no compiler when npm ci ran)
+    const missing = () => new Error('native RTP I/O unavailable: Cannot find module rtp_io.node');
+    expect(checkRtpIo('auto', '127.0.0.1', missing)).toMatchObject({ ok: true, warn: true, detail: expect.stringMatching(/node:dgram sockets, more CPU per call: .*Cannot find module/) });
+    expect(checkRtpIo('native', '127.0.0.1', missing)).toMatchObject({ ok: false, detail: expect.stringMatching(/media\.rtpIo is "native" but .*Cannot find module/) });
+  });
+
   it('checks free disk space under the records dir', async () => {
     expect((await checkDisk(join(tmp, 'records'), 1)).ok).toBe(true);
     const r = await checkDisk(join(tmp, 'records'), 1e12);
@@ -244,6 +254,7 @@ describe('runDoctor', () => {
     const text = formatResults(results);
     expect(text.split('\n')).toHaveLength(results.length);
     expect(text).toMatch(/^OK {3}asterisk ari/m);
+    expect(text).toMatch(/^OK {3}rtp io +batched/m);
   });
 
   it('exits non-zero on bad credentials and never prints a secret', async () => {
