@@ -1,9 +1,10 @@
 /** The configuration every benchmark call runs with: the daemon defaults, except a long max call time (and `--tick-slots`, `--rtp-io`). */
 import { validateConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
+import type { RtpIoMode } from '../src/media/batched-udp.ts';
 
 /** What a bench run may set in `media` (the `--tick-slots` and `--rtp-io` flags). */
-export type BenchMediaOptions = { tickSlots?: number; rtpIo?: 'auto' | 'native' | 'dgram' };
+export type BenchMediaOptions = { tickSlots?: number; rtpIo?: RtpIoMode };
 
 export function benchConfig(media: BenchMediaOptions = {}): Config {
   return validateConfig({ agent: { maxCallSeconds: 3600 }, media });

@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   const greetingCache = new AudioCache();
   const createVad = await vadFactory(cfg);
   const udp = batchedUdpFor(cfg.media.rtpIo, systemClock);
-  const ticker = new Ticker(systemClock, { leadMs: cfg.media.tickLeadMs, slots: cfg.media.tickSlots, io: udp ?? undefined });
+  const ticker = new Ticker(systemClock, { leadMs: cfg.media.tickLeadMs, slots: cfg.media.tickSlots, io: udp });
   const loop = monitorEventLoopDelay({ resolution: 1 });
   // The daemon's overload admission, watching only: how it judges each step with its defaults.
   const load = mediaLoadSource(ticker);
@@ -89,24 +89,21 @@ async function main(): Promise<void> {
   // socket has it then), per socket: |interval - 20 ms| between consecutive packets of a
   // talk-spurt, the first packet of a spurt (marker bit) excluded as at the caller.
   const sendJitter = new Histogram(0.01, 200);
+  // (key: the socket; byte1: the RTP header's second byte, whose top bit is the marker)
   const lastSend = new WeakMap<object, number>();
-  const send0 = dgram.Socket.prototype.send;
-  dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
-    const now = performance.now();
-    const buf = args[0] as Uint8Array;
-    const last = lastSend.get(this);
-    if (measuring && last !== undefined && (buf[1] & 0x80) === 0 && now - last < SPURT_GAP_MS) sendJitter.add(Math.abs(now - last - 20));
-    lastSend.set(this, now);
-    return (send0 as (...a: unknown[]) => void).apply(this, args);
-  } as typeof send0;
-  // The same for batched UDP (media.rtpIo): a burst's packets leave in one native call, timed at
-  // that call; a packet sent outside a burst at its send(). (Its private fields, read by name: a
-  // measurement hook in the daemon's hot path would cost every call.)
   const noteSend = (key: object, byte1: number, now: number): void => {
     const last = lastSend.get(key);
     if (measuring && last !== undefined && (byte1 & 0x80) === 0 && now - last < SPURT_GAP_MS) sendJitter.add(Math.abs(now - last - 20));
     lastSend.set(key, now);
   };
+  const send0 = dgram.Socket.prototype.send;
+  dgram.Socket.prototype.send = function (this: dgram.Socket, ...args: unknown[]) {
+    noteSend(this, (args[0] as Uint8Array)[1], performance.now());
+    return (send0 as (...a: unknown[]) => void).apply(this, args);
+  } as typeof send0;
+  // The same for batched UDP (media.rtpIo): a burst's packets leave in one native call, timed at
+  // that call; a packet sent outside a burst at its send(). (Its private fields, read by name: a
+  // measurement hook in the daemon's hot path would cost every call.)
   type BatchedInternals = { bursting: boolean; outCount: number; outTo: Int32Array; outData: Uint8Array; outOwners: Array<object | null> };
   const batchedProto = BatchedUdp.prototype as unknown as Record<'flush' | 'send', (...a: unknown[]) => void>;
   const flush0 = batchedProto.flush;
@@ -138,23 +135,15 @@ async function main(): Promise<void> {
   const timeline: TimelineSecond[] = [];
   const loopSecond = monitorEventLoopDelay({ resolution: 1 });
   let second = { cpu: process.cpuUsage(), ticker: { ...ticker.counters }, packetsIn: 0, packetsOut: 0 };
-  const packetTotals = (): { packetsIn: number; packetsOut: number } => {
-    let packetsIn = 0;
-    let packetsOut = 0;
-    for (const l of live) {
-      const c = l.media.counters();
-      packetsIn += c.packetsIn ?? 0;
-      packetsOut += c.packetsOut ?? 0;
-    }
-    return { packetsIn, packetsOut };
-  };
   const startSecond = (): void => {
-    second = { cpu: process.cpuUsage(), ticker: { ...ticker.counters }, ...packetTotals() };
+    const m = sumMedia();
+    second = { cpu: process.cpuUsage(), ticker: { ...ticker.counters }, packetsIn: m.packetsIn ?? 0, packetsOut: m.packetsOut ?? 0 };
     loopSecond.reset();
   };
   const endSecond = (): void => {
     const cpu = process.cpuUsage(second.cpu);
-    const packets = packetTotals();
+    const m = sumMedia();
+    const packets = { packetsIn: m.packetsIn ?? 0, packetsOut: m.packetsOut ?? 0 };
     const t = ticker.counters;
     timeline.push({
       cpuPct: Math.round((cpu.user + cpu.system) / 1000) / 10,

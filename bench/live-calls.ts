@@ -67,7 +67,7 @@ export class LiveCalls {
   constructor(opts: LiveCallsOptions) {
     this.pool = new PortPool(opts.portMin, opts.portMax);
     this.udp = batchedUdpFor(this.cfg.media.rtpIo, systemClock);
-    this.ticker = new Ticker(systemClock, { io: this.udp ?? undefined });
+    this.ticker = new Ticker(systemClock, { io: this.udp });
     this.logger = opts.logger ?? pino({ level: 'silent' });
   }
 

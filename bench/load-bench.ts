@@ -14,8 +14,7 @@ import { forkTs, nextMessage, reap, sleep } from './children.ts';
 import type { CallerResult, DaemonResult, FromCaller, FromDaemon, TimelineSecond } from './protocol.ts';
 import { Histogram, percentile, round } from './stats.ts';
 import { renderChart, type Series } from './svg.ts';
-import { loadRtpIo } from '../src/media/batched-udp.ts';
-import { measureUdpFloor, type UdpFloorResult } from './udp-floor.ts';
+import { measureUdpFloors, type UdpFloorResult } from './udp-floor.ts';
 
 export function formatUdpFloor(f: UdpFloorResult): string {
   return [
@@ -439,13 +438,10 @@ export async function runLoadBench(o: BenchOptions): Promise<{
   if (o.floorSockets > 0) {
     o.log(`UDP floor: ${o.floorSockets} socket pairs exchanging 50 datagrams/s each way, no media work...`);
     try {
-      udpFloor = await measureUdpFloor({ sockets: o.floorSockets, seconds: Math.min(10, o.durationS) });
-      o.log(formatUdpFloor(udpFloor));
-      // The same with the daemon side on batched UDP (media.rtpIo), when the addon is built.
-      if (!(loadRtpIo() instanceof Error)) {
-        udpFloorBatched = await measureUdpFloor({ sockets: o.floorSockets, seconds: Math.min(10, o.durationS), daemonIo: 'batched' });
-        o.log(formatUdpFloor(udpFloorBatched));
-      }
+      const floors = await measureUdpFloors({ sockets: o.floorSockets, seconds: Math.min(10, o.durationS) });
+      udpFloor = floors.dgram;
+      udpFloorBatched = floors.batched;
+      for (const f of [udpFloor, udpFloorBatched]) if (f) o.log(formatUdpFloor(f));
     } catch (err) {
       o.log(`UDP floor not measured: ${err instanceof Error ? err.message : String(err)}`);
     }

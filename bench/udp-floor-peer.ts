@@ -33,6 +33,13 @@ let windowStart = 0;
 let lastTick = 0;
 const payload = Buffer.alloc(172, 0xff);
 
+/** How late this period's tick woke (its first sub-tick's), against the 20 ms grid. */
+function noteWake(): void {
+  const now = performance.now();
+  if (measuring && lastTick > 0) wake.add(Math.abs(now - lastTick - 20));
+  lastTick = now;
+}
+
 process.on('message', (msg: ToPeer) => {
   void (async () => {
     if (msg.type === 'open') {
@@ -73,11 +80,7 @@ process.on('message', (msg: ToPeer) => {
             },
           };
           ticker.add(() => {
-            if (k === 0) {
-              const now = performance.now();
-              if (measuring && lastTick > 0) wake.add(Math.abs(now - lastTick - 20));
-              lastTick = now;
-            }
+            if (k === 0) noteWake();
             ticker.defer(burst);
             if (measuring) sent += Math.ceil((batchedSocks.length - k) / SLOTS);
           }, 'send', k);
@@ -86,9 +89,7 @@ process.on('message', (msg: ToPeer) => {
         return;
       }
       ticker.add(() => {
-        const now = performance.now();
-        if (measuring && lastTick > 0) wake.add(Math.abs(now - lastTick - 20));
-        lastTick = now;
+        noteWake();
         for (let i = 0; i < socks.length; i++) socks[i].send(payload, peerPorts[i], '127.0.0.1');
         if (measuring) sent += socks.length;
       });

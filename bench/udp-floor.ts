@@ -6,6 +6,7 @@
  * tick wake-up jitter is what the platform's timers give before any work is done: the load
  * benchmark cannot do better than either.
  */
+import { loadRtpIo } from '../src/media/batched-udp.ts';
 import { forkTs, nextMessage, reap, sleep } from './children.ts';
 import { round as roundOrNull } from './stats.ts';
 
@@ -79,4 +80,11 @@ export async function measureUdpFloor(o: { sockets: number; seconds: number; war
   } finally {
     await Promise.all([reap(a), reap(b)]);
   }
+}
+
+/** The floor with both sides on node:dgram, then (when the addon is built) with the daemon side batched. */
+export async function measureUdpFloors(o: { sockets: number; seconds: number }): Promise<{ dgram: UdpFloorResult; batched: UdpFloorResult | null }> {
+  const dgram = await measureUdpFloor(o);
+  const batched = loadRtpIo() instanceof Error ? null : await measureUdpFloor({ ...o, daemonIo: 'batched' });
+  return { dgram, batched };
 }

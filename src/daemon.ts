@@ -70,7 +70,7 @@ export async function startDaemon(config: Config, logger: Logger): Promise<Daemo
 
   const udp = batchedUdpFor(config.media.rtpIo, systemClock, logger);
   logger.info({ rtpIo: config.media.rtpIo, sockets: udp ? 'batched' : 'node:dgram' }, 'RTP socket I/O');
-  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots, io: udp ?? undefined });
+  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots, io: udp });
   ticker.start();
   const pool = new PortPool(config.media.rtpPortMin, config.media.rtpPortMax);
   const index = await openCallIndex(config.records, logger);

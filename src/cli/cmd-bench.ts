@@ -10,6 +10,7 @@
  */
 import { resolve } from 'node:path';
 import { BridgeError } from '../errors.ts';
+import type { RtpIoMode } from '../media/batched-udp.ts';
 import { flagNumber, flagString, type ParsedArgs } from './args.ts';
 
 const DEFAULT_STEPS = [50, 200, 500, 1000, 1500];
@@ -32,7 +33,7 @@ function parseTickSlots(v: number | undefined): number | undefined {
   return v;
 }
 
-function parseRtpIo(v: string | undefined): 'auto' | 'native' | 'dgram' | undefined {
+function parseRtpIo(v: string | undefined): RtpIoMode | undefined {
   if (v === undefined) return undefined;
   if (v !== 'auto' && v !== 'native' && v !== 'dgram') {
     throw new BridgeError('CONFIG_INVALID', `--rtp-io expects auto, native or dgram (media.rtpIo), got "${String(v)}"`, { rtpIo: String(v) });
@@ -102,14 +103,10 @@ export async function run(args: ParsedArgs): Promise<number> {
     return r.ok ? 0 : 1;
   }
   if (args.flags.floor) {
-    const { measureUdpFloor } = await import('../../bench/udp-floor.ts');
+    const { measureUdpFloors } = await import('../../bench/udp-floor.ts');
     const { formatUdpFloor } = await import('../../bench/load-bench.ts');
-    const sockets = flagNumber(args, 'calls') ?? 1000;
-    const seconds = flagNumber(args, 'duration') ?? 10;
-    log(formatUdpFloor(await measureUdpFloor({ sockets, seconds })));
-    // and with the daemon side on batched UDP (media.rtpIo), when the addon is built
-    const { loadRtpIo } = await import('../media/batched-udp.ts');
-    if (!(loadRtpIo() instanceof Error)) log(formatUdpFloor(await measureUdpFloor({ sockets, seconds, daemonIo: 'batched' })));
+    const floors = await measureUdpFloors({ sockets: flagNumber(args, 'calls') ?? 1000, seconds: flagNumber(args, 'duration') ?? 10 });
+    for (const f of [floors.dgram, floors.batched]) if (f) log(formatUdpFloor(f));
     return 0;
   }
   const { runLoadBench, formatTable } = await import('../../bench/load-bench.ts');

@@ -57,19 +57,33 @@ export function loadRtpIo(): RtpIoAddon | Error {
   return loaded;
 }
 
+export type RtpIoMode = 'auto' | 'native' | 'dgram';
+
+/**
+ * What `media.rtpIo` gets on this build: batched I/O, node:dgram (asked for, or `fallback` says why
+ * 'auto' could not have the addon), or nothing (`error`: 'native' without the addon). The daemon
+ * (batchedUdpFor) and the doctor (checkRtpIo) both decide by this.
+ */
+export type RtpIoChoice = { io: 'batched' } | { io: 'dgram'; fallback: string | null } | { io: 'none'; error: string };
+
+export function chooseRtpIo(mode: RtpIoMode, load: () => unknown = loadRtpIo): RtpIoChoice {
+  if (mode === 'dgram') return { io: 'dgram', fallback: null };
+  const addon = load();
+  if (!(addon instanceof Error)) return { io: 'batched' };
+  if (mode === 'native') return { io: 'none', error: `media.rtpIo is "native" but the ${addon.message}` };
+  return { io: 'dgram', fallback: addon.message };
+}
+
 /**
  * The Ticker's socket I/O for `media.rtpIo`: null means node:dgram ('dgram', or 'auto' without
  * the addon, which is logged). 'native' without the addon is a configuration error.
  */
-export function batchedUdpFor(mode: 'auto' | 'native' | 'dgram', clock: Clock, logger?: pino.Logger): BatchedUdp | null {
-  if (mode === 'dgram') return null;
-  const addon = loadRtpIo();
-  if (addon instanceof Error) {
-    if (mode === 'native') throw new BridgeError('CONFIG_INVALID', `media.rtpIo is "native" but the ${addon.message}`, { key: 'media.rtpIo' });
-    logger?.warn({ reason: addon.message }, 'media.rtpIo auto: using node:dgram sockets');
-    return null;
-  }
-  return new BatchedUdp(clock);
+export function batchedUdpFor(mode: RtpIoMode, clock: Clock, logger?: pino.Logger): BatchedUdp | null {
+  const choice = chooseRtpIo(mode);
+  if (choice.io === 'none') throw new BridgeError('CONFIG_INVALID', choice.error, { key: 'media.rtpIo' });
+  if (choice.io === 'batched') return new BatchedUdp(clock);
+  if (choice.fallback !== null) logger?.warn({ reason: choice.fallback }, 'media.rtpIo auto: using node:dgram sockets');
+  return null;
 }
 
 /** What a socket's owner is told. Neither may throw (the poll loop serves every call). */

@@ -119,8 +119,9 @@ export class RtpEndpoint {
 
   /** Bind a socket on the next free port of the pool (skipping ports another process holds). */
   static async open(opts: RtpEndpointOptions): Promise<RtpEndpoint> {
-    const batched = opts.udp != null && !isIPv6(opts.bindAddress);
-    const type = isIPv6(opts.bindAddress) ? 'udp6' : 'udp4';
+    const v6 = isIPv6(opts.bindAddress);
+    const batched = opts.udp != null && !v6; // batched UDP is IPv4 only
+    const type = v6 ? 'udp6' : 'udp4';
     const attempts = opts.pool.size;
     let lastError: unknown;
     for (let i = 0; i < attempts; i++) {

@@ -72,7 +72,7 @@ export interface TickerOptions {
    */
   readonly slots?: number;
   /** Socket reads and batched sends driven by the ticks (see TickIo); none: sockets read themselves. */
-  readonly io?: TickIo;
+  readonly io?: TickIo | null;
   readonly logger?: pino.Logger;
 }
 

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, statfs } from 'node:fs/promises';
-import { loadRtpIo } from '../media/batched-udp.ts';
+import { chooseRtpIo, loadRtpIo, type RtpIoMode } from '../media/batched-udp.ts';
 import { fail, pass, type CheckResult } from './check.ts';
 
 /** Asterisk's compiled-in defaults when rtp.conf does not say. */
@@ -101,11 +101,11 @@ export async function checkDisk(dir: string, minFreeMb: number): Promise<CheckRe
  * media.rtpIo against this build: batched I/O needs native/rtp-io built (by `npm ci`). `auto`
  * without it still runs, on node:dgram (a warning: it costs more CPU per call); `native` does not.
  */
-export function checkRtpIo(mode: 'auto' | 'native' | 'dgram', bindAddress: string, load: () => unknown = loadRtpIo): CheckResult {
+export function checkRtpIo(mode: RtpIoMode, bindAddress: string, load: () => unknown = loadRtpIo): CheckResult {
   if (mode === 'dgram') return pass('rtp io', 'node:dgram sockets (media.rtpIo: dgram)');
   if (isIPv6(bindAddress)) return pass('rtp io', `node:dgram sockets: batched I/O is IPv4 only and media.bindAddress is ${bindAddress}`, true);
-  const addon = load();
-  if (!(addon instanceof Error)) return pass('rtp io', 'batched (native/rtp-io built)');
-  if (mode === 'native') return fail('rtp io', `media.rtpIo is "native" but the ${addon.message}`);
-  return pass('rtp io', `node:dgram sockets, more CPU per call: the ${addon.message}`, true);
+  const choice = chooseRtpIo(mode, load);
+  if (choice.io === 'batched') return pass('rtp io', 'batched (native/rtp-io built)');
+  if (choice.io === 'none') return fail('rtp io', choice.error);
+  return pass('rtp io', `node:dgram sockets, more CPU per call: the ${choice.fallback}`, true);
 }

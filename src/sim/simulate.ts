@@ -70,7 +70,7 @@ export async function simulate(opts: SimulationOptions): Promise<SimulationResul
   const pool = new PortPool(config.media.rtpPortMin, config.media.rtpPortMax);
   // The daemon's side reads and sends the daemon's way (media.rtpIo); the caller's endpoint below is a dgram socket.
   const udp = batchedUdpFor(config.media.rtpIo, systemClock, logger);
-  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots, io: udp ?? undefined });
+  const ticker = new Ticker(systemClock, { logger, leadMs: config.media.tickLeadMs, slots: config.media.tickSlots, io: udp });
 
   // The caller's lines, synthesized once, before the call: the caller does not "think".
   const voice = new Map<string, Pcm>();
