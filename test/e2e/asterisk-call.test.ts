@@ -6,37 +6,31 @@
  * from the outside: RTP at the fake, what is left in "Asterisk", the records on disk, /metrics.
  */
 import { readFileSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseWavHeader } from '../../src/records/wav.ts';
 import { FakeAri } from '../helpers/fake-ari.ts';
-import { callerVoice, callerText, agentText, muLawDecode, muLawEncode, readRecords, rms, startTestDaemon, waitFor, waitQuiet, type DaemonRig } from './helpers.ts';
+import { callerVoice, callerText, agentText, muLawDecode, muLawEncode, readRecords, rms, startTestDaemon, waitFor, waitQuiet, closeAfterEach } from './helpers.ts';
 
 const VICI_CID = 'V1241705010000012345';
-let fake: FakeAri | null = null;
-let rig: DaemonRig | null = null;
-afterEach(async () => {
-  await rig?.close();
-  rig = null;
-  await fake?.close();
-  fake = null;
-});
+const closing = closeAfterEach();
 
 describe('e2e: daemon + real agent + fake Asterisk', () => {
   it('greets, understands "sure go ahead", asks the homeowner question, cleans up, records, counts', async () => {
     const voice = await callerVoice(['sure go ahead']);
-    fake = await new FakeAri().start();
-    rig = await startTestDaemon(
+    const fake = closing(await new FakeAri().start());
+    const rig = await startTestDaemon(
       {
         asterisk: { url: fake.url, username: 'aibridge', password: 'test-secret', reconnect: { initialMs: 50, maxMs: 500 } },
         media: { rtpPortMin: 38000, rtpPortMax: 38039 },
       },
       { metricsPort0: true },
     );
+    closing(rig);
     const { daemon } = rig;
     expect(daemon.asterisk?.state).toBe('connected');
 
     const caller = fake.startCall({ callerName: VICI_CID, callerNumber: '5551234567', vars: { CAMPCUST: 'SOLAR' } });
-    await waitFor(() => fake!.rtpFor(caller.id) !== undefined, 'ExternalMedia in the bridge', 10_000);
+    await waitFor(() => fake.rtpFor(caller.id) !== undefined, 'ExternalMedia in the bridge', 10_000);
     const um = fake.rtpFor(caller.id)!;
     const em = fake.unicastChannels()[0]!;
     const ourPort = em.external!.port;
@@ -68,7 +62,7 @@ describe('e2e: daemon + real agent + fake Asterisk', () => {
     // 3. The caller hangs up: nothing of ours is left in Asterisk, the port is released.
     fake.hangup(caller.id);
     await waitFor(
-      () => daemon.activeCalls() === 0 && daemon.asterisk!.counters().activeCalls === 0 && fake!.unicastChannels().length === 0 && fake!.bridges.size === 0,
+      () => daemon.activeCalls() === 0 && daemon.asterisk!.counters().activeCalls === 0 && fake.unicastChannels().length === 0 && fake.bridges.size === 0,
       'cleanup',
       10_000,
     );
@@ -78,7 +72,7 @@ describe('e2e: daemon + real agent + fake Asterisk', () => {
     expect(c.portsBound - c.portsReleased).toBe(0);
     expect(c.channelsCreated - c.channelsDeleted).toBe(0);
     expect(c.bridgesCreated - c.bridgesDeleted).toBe(0);
-    await waitFor(() => readRecords(rig!.recordsDir).length === 1, 'the call record', 10_000);
+    await waitFor(() => readRecords(rig.recordsDir).length === 1, 'the call record', 10_000);
 
     // 4. The record + WAV on disk.
     const [{ record, wav }] = readRecords(rig.recordsDir);

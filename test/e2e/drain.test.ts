@@ -5,30 +5,20 @@
  * ended with reason 'shutdown' when the drain time is up, handed back too, and its record is on
  * disk by the time drain() resolves.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DRAIN_VALUE, DRAIN_VARIABLE } from '../../src/ops/drain.ts';
 import { FakeAri } from '../helpers/fake-ari.ts';
 import { FakeFreeswitch } from '../helpers/fake-freeswitch.ts';
-import { readRecords, startTestDaemon, waitFor, type DaemonRig } from './helpers.ts';
+import { readRecords, startTestDaemon, waitFor, closeAfterEach } from './helpers.ts';
 
-let fake: FakeAri | null = null;
-let fs: FakeFreeswitch | null = null;
-let rig: DaemonRig | null = null;
-afterEach(async () => {
-  await rig?.close();
-  rig = null;
-  await fake?.close();
-  fake = null;
-  await fs?.close();
-  fs = null;
-});
+const closing = closeAfterEach();
 
 describe('e2e: drain (SIGTERM) with the real agent', () => {
   it('refuses new calls on both PBXs, ends the active one with shutdown, and its record is written', async () => {
-    fake = await new FakeAri().start();
-    fs = await FakeFreeswitch.start();
+    const fake = closing(await new FakeAri().start());
+    const fs = closing(await FakeFreeswitch.start());
     fs.startRealtime();
-    rig = await startTestDaemon({
+    const rig = await startTestDaemon({
       asterisk: {
         url: fake.url,
         username: 'aibridge',
@@ -38,11 +28,12 @@ describe('e2e: drain (SIGTERM) with the real agent', () => {
       freeswitch: { port: fs.port, password: fs.password, unicast: { freeswitchPortMin: 38060, freeswitchPortMax: 38079 }, handback: { extension: '9000', context: 'agents' } },
       media: { rtpPortMin: 38040, rtpPortMax: 38059 },
     });
+    closing(rig);
     const { daemon } = rig;
     await daemon.freeswitch!.ready();
 
     const first = fake.startCall({ callerNumber: '5550001111' });
-    await waitFor(() => (fake!.rtpFor(first.id)?.received.length ?? 0) >= 10, 'first call greeting', 15_000);
+    await waitFor(() => (fake.rtpFor(first.id)?.received.length ?? 0) >= 10, 'first call greeting', 15_000);
     expect(daemon.activeCalls()).toBe(1);
 
     const t0 = Date.now();
@@ -51,7 +42,7 @@ describe('e2e: drain (SIGTERM) with the real agent', () => {
 
     // A new Asterisk caller during the drain: back to the dialplan, variable set, nothing created.
     const second = fake.startCall({ callerNumber: '5550002222' });
-    await waitFor(() => fake!.channels.get(second.id)?.continuedTo !== undefined, 'Asterisk hand-back', 5000);
+    await waitFor(() => fake.channels.get(second.id)?.continuedTo !== undefined, 'Asterisk hand-back', 5000);
     expect(fake.channels.get(second.id)!.vars.get(DRAIN_VARIABLE)).toBe(DRAIN_VALUE);
     expect(fake.channels.get(second.id)!.continuedTo).toEqual({ context: 'ai-fallback', extension: 's', priority: 1 });
     expect(fake.bridges.size).toBe(1);
@@ -82,9 +73,9 @@ describe('e2e: drain (SIGTERM) with the real agent', () => {
     // The shut-down caller went back to the dialplan (a human), and nothing of ours is left.
     await waitFor(
       () =>
-        fake!.unicastChannels().length === 0 &&
-        fake!.bridges.size === 0 &&
-        fake!.channels.get(first.id)?.continuedTo !== undefined &&
+        fake.unicastChannels().length === 0 &&
+        fake.bridges.size === 0 &&
+        fake.channels.get(first.id)?.continuedTo !== undefined &&
         daemon.asterisk!.counters().activeCalls === 0,
       'Asterisk cleanup',
       5000,

@@ -4,34 +4,28 @@
  * fake runs its own 20 ms media clock: it sends the caller's audio (CNG when silent) and keeps
  * every frame we write into the channel. Greeting heard, one answer understood, hang-up clean-up.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FakeFreeswitch } from '../helpers/fake-freeswitch.ts';
-import { agentText, callerText, callerVoice, frames, readRecords, rms, startTestDaemon, waitFor, waitQuiet, type DaemonRig } from './helpers.ts';
+import { agentText, callerText, callerVoice, frames, readRecords, rms, startTestDaemon, waitFor, waitQuiet, closeAfterEach } from './helpers.ts';
 
-let fs: FakeFreeswitch | null = null;
-let rig: DaemonRig | null = null;
-afterEach(async () => {
-  await rig?.close();
-  rig = null;
-  await fs?.close();
-  fs = null;
-});
+const closing = closeAfterEach();
 
 describe('e2e: daemon + real agent + fake FreeSWITCH (unicast)', () => {
   it('greets, understands "sure go ahead", asks the homeowner question, cleans up on hang-up', async () => {
     const voice = await callerVoice(['sure go ahead']);
-    fs = await FakeFreeswitch.start();
+    const fs = closing(await FakeFreeswitch.start());
     fs.startRealtime();
-    rig = await startTestDaemon({
+    const rig = await startTestDaemon({
       freeswitch: { port: fs.port, password: fs.password, unicast: { freeswitchPortMin: 38080, freeswitchPortMax: 38099 } },
       media: { rtpPortMin: 38100, rtpPortMax: 38119 },
     });
+    closing(rig);
     const { daemon } = rig;
     expect(daemon.freeswitch!.state).toBe('ready');
     expect(daemon.freeswitch!.wsPort).toBe(0); // unicast is the default: no WebSocket server
 
     const ch = fs.placeCall({ callerNumber: '15551234567', vars: { ai_field_first_name: 'Ada', ai_lead_id: '42', ai_campaign: 'SOLAR' } });
-    await waitFor(() => fs!.commands.includes(`sendmsg ${ch.uuid}`), 'unicast started', 10_000);
+    await waitFor(() => fs.commands.includes(`sendmsg ${ch.uuid}`), 'unicast started', 10_000);
 
     // 1. The greeting is written into the channel: the caller hears it.
     const heard = () => ch.heard.filter((h) => h.source === 'unicast').length;
@@ -51,7 +45,7 @@ describe('e2e: daemon + real agent + fake FreeSWITCH (unicast)', () => {
     await waitFor(() => daemon.activeCalls() === 0 && daemon.freeswitch!.counters().activeCalls === 0, 'cleanup', 10_000);
     expect(fs.commands.some((c) => c.startsWith('api uuid_kill'))).toBe(false);
     expect(daemon.freeswitch!.counters()).toMatchObject({ callsStarted: 1, callsEnded: 1, hangupsByCaller: 1 });
-    await waitFor(() => readRecords(rig!.recordsDir).length === 1, 'the call record', 10_000);
+    await waitFor(() => readRecords(rig.recordsDir).length === 1, 'the call record', 10_000);
     const [{ record, wav }] = readRecords(rig.recordsDir);
     expect(record.pbx).toBe('freeswitch');
     expect(record.endReason).toBe('caller-hangup');

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { afterEach } from 'vitest';
 import type { CallRecord } from '../../src/agent/call-record.ts';
 import { validateConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
@@ -182,4 +183,19 @@ export function callerText(record: CallRecord): string[] {
 
 export function agentText(record: CallRecord): string[] {
   return record.transcript.filter((t) => t.role === 'agent').map((t) => t.text);
+}
+
+/**
+ * Close what a test opened (fakes, the daemon rig) after each test, last opened first:
+ * `const closing = closeAfterEach();` at file level, then `const fake = closing(await ...)`.
+ */
+export function closeAfterEach(): <T extends { close(): unknown }>(opened: T) => T {
+  const open: Array<{ close(): unknown }> = [];
+  afterEach(async () => {
+    for (const o of open.splice(0).reverse()) await o.close();
+  });
+  return (opened) => {
+    open.push(opened);
+    return opened;
+  };
 }

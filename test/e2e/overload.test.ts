@@ -5,20 +5,13 @@
  * nothing created for it, the call already running keeps going, /readyz says why, and the metrics
  * count the refusal.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DRAIN_VARIABLE } from '../../src/ops/drain.ts';
 import { OVERLOAD_VALUE } from '../../src/ops/overload.ts';
 import { FakeAri } from '../helpers/fake-ari.ts';
-import { startTestDaemon, waitFor, type DaemonRig } from './helpers.ts';
+import { startTestDaemon, waitFor, closeAfterEach } from './helpers.ts';
 
-let fake: FakeAri | null = null;
-let rig: DaemonRig | null = null;
-afterEach(async () => {
-  await rig?.close();
-  rig = null;
-  await fake?.close();
-  fake = null;
-});
+const closing = closeAfterEach();
 
 /** Hold the event loop as an overloaded media thread would. */
 function block(ms: number): void {
@@ -28,8 +21,8 @@ function block(ms: number): void {
 
 describe('e2e: overload admission with the real agent', () => {
   it('refuses a new caller while the loop is behind, keeps the running call, says so on /readyz and in the metrics', async () => {
-    fake = await new FakeAri().start();
-    rig = await startTestDaemon(
+    const fake = closing(await new FakeAri().start());
+    const rig = await startTestDaemon(
       {
         asterisk: { url: fake.url, username: 'aibridge', password: 'test-secret' },
         media: { rtpPortMin: 38200, rtpPortMax: 38219 },
@@ -39,9 +32,10 @@ describe('e2e: overload admission with the real agent', () => {
       },
       { metricsPort0: true },
     );
+    closing(rig);
     const { daemon } = rig;
     const first = fake.startCall({ callerNumber: '5550001111' });
-    await waitFor(() => (fake!.rtpFor(first.id)?.received.length ?? 0) >= 10, 'first call greeting', 15_000);
+    await waitFor(() => (fake.rtpFor(first.id)?.received.length ?? 0) >= 10, 'first call greeting', 15_000);
     // (A call's set-up can hold the loop for one window, as here: enterWindows 2 forgives that.)
     expect(daemon.overload.overloaded).toBe(false);
 
@@ -54,7 +48,7 @@ describe('e2e: overload admission with the real agent', () => {
     expect(daemon.overload.reading.loopP99Ms).toBeGreaterThan(40);
 
     const second = fake.startCall({ callerNumber: '5550002222' });
-    await waitFor(() => fake!.channels.get(second.id)?.continuedTo !== undefined, 'hand-back', 5000);
+    await waitFor(() => fake.channels.get(second.id)?.continuedTo !== undefined, 'hand-back', 5000);
     const vars = fake.channels.get(second.id)!.vars;
     expect(vars.get(DRAIN_VARIABLE)).toBe(OVERLOAD_VALUE);
     expect(vars.get('AI_BRIDGE_STATUS')).toBe('OVER_LIMIT');
@@ -62,7 +56,7 @@ describe('e2e: overload admission with the real agent', () => {
     expect(fake.unicastChannels()).toHaveLength(1);
     expect(daemon.activeCalls()).toBe(1);
     const heard = fake.rtpFor(first.id)!.received.length;
-    await waitFor(() => fake!.rtpFor(first.id)!.received.length > heard + 5, 'the running call keeps its audio');
+    await waitFor(() => fake.rtpFor(first.id)!.received.length > heard + 5, 'the running call keeps its audio');
 
     const ready = await fetch(`${daemon.ops!.url}/readyz`);
     expect(ready.status).toBe(503);
