@@ -111,6 +111,24 @@ describe('BatchedUdp', () => {
     expect(udp.counters.datagramsIn).toBe(5);
   });
 
+  it('a sink that throws costs its own datagram only: the other sockets in the same poll still get theirs', async () => {
+    const udp = newUdp();
+    const broken = recorder();
+    broken.onDatagram = () => {
+      throw new Error('a bug downstream');
+    };
+    const good = recorder();
+    udp.bind(HOST, BASE + 17, broken);
+    udp.bind(HOST, BASE + 18, good);
+    const p = await peer();
+    await send(p.sock, Buffer.from([1]), BASE + 17);
+    await send(p.sock, Buffer.from([2]), BASE + 18);
+    await sleep(20);
+    udp.poll();
+    expect(good.got.map((g) => [...g.msg])).toEqual([[2]]);
+    expect(udp.counters.sinkErrors).toBe(1);
+  });
+
   it('times a datagram when the kernel got it, not when it was polled', async () => {
     const udp = newUdp();
     const r = recorder();
